@@ -1,0 +1,61 @@
+# Synthetic Taskonomy -> NYUD-v2 shift (written by tools/data/make_synthetic.py):
+# the source domain in the Taskonomy omnidata layout, the target domain in the
+# NYUD-v2 ATRC layout, 7 shared classes (class_map='t2n').
+data_root = 'data/synth'
+tasks = ('semseg', 'depth', 'normal', 'edge')
+class_map = 't2n'
+train_pipeline = [
+    dict(type='LoadMultiTaskImageFromFile'),
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(type='MultiTaskRandomFlip', prob=0.5),
+    dict(type='PackMultiTaskInputs'),
+]
+test_pipeline = [
+    dict(type='LoadMultiTaskImageFromFile'),
+    dict(type='LoadMultiTaskAnnotations'),
+    dict(type='PackMultiTaskInputs'),
+]
+source_train = dict(
+    type='TaskonomyMultiTaskDataset',
+    data_root=data_root + '/taskonomy',
+    split='train',
+    tasks=tasks,
+    class_map=class_map,
+    pipeline=train_pipeline)
+source_val = dict(
+    type='TaskonomyMultiTaskDataset',
+    data_root=data_root + '/taskonomy',
+    split='val',
+    tasks=tasks,
+    class_map=class_map,
+    test_mode=True,
+    pipeline=test_pipeline)
+target_test = dict(
+    type='NYUDv2MultiTaskDataset',
+    data_root=data_root + '/NYUDv2',
+    split='val',
+    tasks=tasks,
+    class_map=class_map,
+    test_mode=True,
+    pipeline=test_pipeline)
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=source_train)
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=source_val)
+# Test-time training adapts online on the target stream, in order.
+test_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=target_test)
+val_evaluator = dict(type='MultiTaskMetric')
+test_evaluator = val_evaluator

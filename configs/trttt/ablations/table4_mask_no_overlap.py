@@ -1,0 +1,3 @@
+# Table 4 / Fig. 4: masking strategy 'no_overlap'.
+_base_ = '../synth_t2n.py'
+model = dict(relation=dict(mask_strategy='no_overlap'))

@@ -1,0 +1,166 @@
+import copy
+import hashlib
+import json
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+from mmengine.testing import RunnerTestCase
+
+import trttt_mm  # noqa: F401
+from trttt_mm.engine.hooks import TRTTTHook
+from mmseg.registry import HOOKS, MODELS
+
+import toy_data  # noqa: F401  (registers ToyMultiTaskDataset)
+from test_models.test_multi_task_model import small_model_cfg
+
+
+def _state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _equal(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+@HOOKS.register_module(force=True)
+class NaNAtStepTwoHook(TRTTTHook):
+    """TR-TTT whose loss turns NaN on the third step of the first batch."""
+
+    def ttt_loss(self, forward, inputs, data_samples, generator):
+        losses = super().ttt_loss(forward, inputs, data_samples, generator)
+        self.calls = getattr(self, 'calls', 0) + 1
+        if self.calls == 3:
+            losses['loss_semseg'] = losses['loss_semseg'] * float('nan')
+        return losses
+
+
+class TestTTTHooks(RunnerTestCase):
+
+    def setUp(self):
+        super().setUp()
+        torch.manual_seed(0)
+        loader = dict(
+            batch_size=2, num_workers=0,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            dataset=dict(type='ToyMultiTaskDataset', num=6, shift=40.0))
+        self.cfg = copy.deepcopy(self.epoch_based_cfg)
+        self.cfg.update(
+            default_scope='mmseg',
+            model=small_model_cfg(True, True),
+            test_dataloader=loader,
+            test_evaluator=dict(type='MultiTaskMetric'),
+            test_cfg=dict(type='TestLoop'),
+            custom_hooks=[dict(type='PlainCheckpointHook')])
+        for key in ('train_dataloader', 'val_dataloader', 'val_evaluator',
+                    'train_cfg', 'val_cfg', 'optim_wrapper', 'param_scheduler'):
+            self.cfg.pop(key, None)
+
+    def _runner(self, load_from=None, **hook):
+        cfg = copy.deepcopy(self.cfg)
+        cfg.load_from = load_from
+        hook.setdefault('type', 'TRTTTHook')
+        cfg.custom_hooks = cfg.custom_hooks + [hook]
+        cfg.experiment_name = f'ttt_{id(hook)}_{len(hook)}_{hook["type"]}'
+        return self.build_runner(cfg)
+
+    def _hook(self, runner, cls=TRTTTHook):
+        return [h for h in runner.hooks if isinstance(h, cls)][0]
+
+    def test_hook_changes_weights_and_leaves_checkpoint_untouched(self):
+        ckpt = osp.join(self.temp_dir.name, 'src.pth')
+        init_default_scope('mmseg')
+        source = MODELS.build(small_model_cfg(True, True))
+        torch.save(dict(state_dict=source.state_dict(),
+                        meta=dict(note='source')), ckpt)
+        digest = hashlib.sha256(open(ckpt, 'rb').read()).hexdigest()
+        runner = self._runner(load_from=ckpt, steps=3,
+                              optimizer=dict(type='SGD', lr=0.1),
+                              loss_scale=1.0, restore_after=False)
+        metrics = runner.test()
+        before = {k: v for k, v in source.state_dict().items()}
+        after = _state(runner.model)
+        assert not _equal(before, after)
+        assert metrics['ttt/steps'] == 3 * 3  # 3 batches x 3 steps
+        assert hashlib.sha256(open(ckpt, 'rb').read()).hexdigest() == digest
+        # the checkpoint still loads weights-only (torch's default)
+        torch.load(ckpt, weights_only=True)
+
+    def test_restore_after_puts_source_weights_back(self):
+        runner = self._runner(steps=2, optimizer=dict(type='SGD', lr=0.1),
+                              loss_scale=1.0)
+        before = _state(runner.model)
+        runner.test()
+        assert _equal(before, _state(runner.model))
+
+    def test_episodic_reset_restores_source_exactly(self):
+        runner = self._runner(steps=2, reset='episodic',
+                              optimizer=dict(type='SGD', lr=0.1),
+                              loss_scale=1.0)
+        hook = self._hook(runner)
+        source = _state(runner.model)
+        seen = []
+        orig = hook._adapt
+
+        def spy(runner_, model, data_batch):
+            seen.append(_state(model))
+            return orig(runner_, model, data_batch)
+
+        hook._adapt = spy
+        runner.test()
+        assert len(seen) == 3
+        for state in seen:
+            assert _equal(state, source)
+
+    def test_single_batch_adapts_only_once(self):
+        runner = self._runner(steps=2, reset='single_batch')
+        metrics = runner.test()
+        assert metrics['ttt/steps'] == 2
+
+    def test_planted_nan_leaves_model_unchanged(self):
+        runner = self._runner(type='NaNAtStepTwoHook', steps=4,
+                              optimizer=dict(type='SGD', lr=0.05),
+                              loss_scale=1.0, restore_after=False,
+                              reset='single_batch')
+        source = _state(runner.model)
+        metrics = runner.test()
+        hook = self._hook(runner, NaNAtStepTwoHook)
+        assert hook.nonfinite_skips == 1
+        assert metrics['ttt/nonfinite_skips'] == 1
+        assert metrics['ttt/steps'] == 2  # two good steps, then NaN, stop
+        # the last good weights are those at the start of the batch
+        assert _equal(source, _state(runner.model))
+        for v in runner.model.state_dict().values():
+            assert torch.isfinite(v.float()).all()
+
+    def test_eval_source_reports_base_and_delta_and_curve(self):
+        runner = self._runner(steps=2, eval_source=True)
+        metrics = runner.test()
+        assert 'base/semseg/mIoU' in metrics and 'semseg/mIoU' in metrics
+        assert 'delta_ttt' in metrics and 'delta/depth/rmse' in metrics
+        curve = json.load(open(osp.join(runner.log_dir, 'ttt_curve.json')))
+        assert len(curve['loss']) == 3 and len(curve['loss'][0]) == 2
+        assert len(curve['metrics']) == 3 and len(curve['delta_ttt']) == 3
+        assert curve['final']['delta_ttt'] == pytest.approx(
+            metrics['delta_ttt'])
+
+    def test_model_without_trl_is_refused(self):
+        cfg = copy.deepcopy(self.cfg)
+        cfg.model = small_model_cfg(False, False)
+        cfg.custom_hooks = cfg.custom_hooks + [dict(type='TRTTTHook')]
+        cfg.experiment_name = 'no_trl'
+        runner = self.build_runner(cfg)
+        with pytest.raises(ValueError, match='trl'):
+            runner.test()
+
+
+def test_bad_hook_arguments():
+    with pytest.raises(ValueError, match='reset'):
+        TRTTTHook(reset='sometimes')
+    with pytest.raises(ValueError, match='loss'):
+        TRTTTHook(loss='l7')
+    with pytest.raises(ValueError, match='regular expression'):
+        TRTTTHook(params='([')
+    with pytest.raises(ValueError, match='norm_mode'):
+        TRTTTHook(norm_mode='frozen')

@@ -1,0 +1,217 @@
+import pytest
+import torch
+
+from trttt_mm.models.relation import (TaskRelationLearner, count_parameters,
+                                      generate_mask, sincos_pos_embed_2d)
+
+OUT = {'semseg': 7, 'depth': 1, 'normal': 3, 'edge': 1}
+TINY = dict(input_size=16, patch_size=4, embed_dim=16, depth=1,
+            decoder_depth=1, num_heads=2, mlp_ratio=2.)
+
+
+def _gen(seed=0):
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+def _trl(n, out=OUT, **kw):
+    cfg = dict(TINY)
+    cfg.update(kw)
+    torch.manual_seed(0)
+    return TaskRelationLearner(in_channels=3, num_inputs=n, out_channels=out,
+                               **cfg)
+
+
+@pytest.mark.parametrize('layout', ['per_task', 'joint'])
+@pytest.mark.parametrize('n', [1, 2, 3, 4])
+def test_output_shapes(n, layout):
+    trl = _trl(n, token_layout=layout)
+    out = trl(torch.randn(2, n, 3, 8, 10), out_size=(12, 20))
+    assert set(out['preds']) == set(OUT)
+    for name, c in OUT.items():
+        assert out['preds'][name].shape == (2, c, 12, 20)
+    assert out['mask'].shape == (2, n, 16)
+    assert out['mask'].dtype == torch.bool
+    # 'same' at 0.8 of 16 patches -> 13 masked per group
+    assert (out['mask'].sum(-1) == 13).all()
+
+
+def test_default_size_and_arbitrary_outputs():
+    trl = _trl(1, out={'image': 3}, token_layout='per_task')
+    out = trl(torch.randn(1, 1, 3, 16, 16))
+    assert out['preds']['image'].shape == (1, 3, 16, 16)
+    assert trl.output_names == ('image', )
+
+
+@pytest.mark.parametrize('strategy', ['random', 'no_overlap', 'same', 'task'])
+def test_all_strategies_run(strategy):
+    trl = _trl(3, mask_strategy=strategy, mask_ratio=0.5)
+    out = trl(torch.randn(2, 3, 3, 16, 16), generator=_gen())
+    assert out['mask'].shape == (2, 3, 16)
+    assert out['preds']['depth'].shape == (2, 1, 16, 16)
+
+
+def test_mask_modes():
+    trl = _trl(2)
+    x = torch.randn(2, 2, 3, 16, 16)
+    # eval + always_mask (default) still masks
+    trl.eval()
+    assert trl(x)['mask'].any()
+    # mask=False: nothing masked
+    assert not trl(x, mask=False)['mask'].any()
+    # eval without always_mask: no masking, training: masking
+    trl.always_mask = False
+    assert not trl(x)['mask'].any()
+    trl.train()
+    assert trl(x)['mask'].any()
+    # ratio 0 -> no masking
+    trl0 = _trl(2, mask_ratio=0.0)
+    assert not trl0(x)['mask'].any()
+    # seeded generator -> same mask and same output
+    trl.eval()
+    trl.always_mask = True
+    a = trl(x, generator=_gen(3))
+    b = trl(x, generator=_gen(3))
+    assert torch.equal(a['mask'], b['mask'])
+    assert torch.equal(a['preds']['semseg'], b['preds']['semseg'])
+
+
+def test_unmasked_equals_all_visible_mask():
+    trl = _trl(2).eval()
+    x = torch.randn(1, 2, 3, 16, 16)
+    none = torch.zeros(1, 2, 16, dtype=torch.bool)
+    a = trl(x, mask=False)['preds']['depth']
+    b = trl(x, mask=none)['preds']['depth']
+    assert torch.equal(a, b)
+
+
+def _perturb_masked(x, mask, patch):
+    """Change the content of every masked (group, patch) of x
+    (B, n, C, H, W) with H, W = input size."""
+    B, n, C, H, W = x.shape
+    gw = W // patch
+    y = x.clone()
+    for b, g, p in mask.nonzero().tolist():
+        r, c = divmod(p, gw)
+        y[b, g, :, r * patch:(r + 1) * patch,
+          c * patch:(c + 1) * patch] += 100 * torch.randn(C, patch, patch)
+    return y
+
+
+@pytest.mark.parametrize('layout,strategy', [('per_task', 'same'),
+                                             ('per_task', 'random'),
+                                             ('per_task', 'no_overlap'),
+                                             ('per_task', 'task'),
+                                             ('joint', 'same')])
+def test_masked_patches_are_hidden(layout, strategy):
+    trl = _trl(3, token_layout=layout, mask_strategy=strategy,
+               mask_ratio=0.5)
+    trl.train()  # no dropout anyway; masking must hide content in any mode
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 3, 16, 16)  # already at input_size: no resize blend
+    mask = trl.make_mask(2, generator=_gen(11))
+    assert mask.any()
+    ref = trl(x, mask=mask)
+    y = _perturb_masked(x, mask, 4)
+    assert not torch.equal(x, y)
+    out = trl(y, mask=mask)
+    for name in OUT:
+        assert torch.equal(ref['preds'][name], out['preds'][name])
+    # sanity: perturbing a visible patch does change the output
+    z = _perturb_masked(x, ~mask, 4)
+    changed = trl(z, mask=mask)['preds']['depth']
+    assert not torch.equal(ref['preds']['depth'], changed)
+
+
+def test_gradient_flows_to_latents():
+    trl = _trl(4)
+    x = torch.randn(2, 4, 3, 8, 8, requires_grad=True)
+    out = trl(x, generator=_gen())
+    sum(v.square().mean() for v in out['preds'].values()).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    for name, p in trl.named_parameters():
+        assert p.grad is not None, name
+
+
+def test_explicit_mask_validation():
+    trl = _trl(2)
+    x = torch.randn(2, 2, 3, 16, 16)
+    with pytest.raises(ValueError, match='shape'):
+        trl(x, mask=torch.zeros(2, 3, 16, dtype=torch.bool))
+    uneven = torch.zeros(2, 2, 16, dtype=torch.bool)
+    uneven[0, 0, :3] = True
+    with pytest.raises(ValueError, match='same number'):
+        trl(x, mask=uneven)
+    with pytest.raises(ValueError, match='visible'):
+        trl(x, mask=torch.ones(2, 2, 16, dtype=torch.bool))
+    # (B, P) masks broadcast to every group
+    m = generate_mask('same', 2, 1, 16, 0.5, generator=_gen())[:, 0]
+    out = trl(x, mask=m)
+    assert torch.equal(out['mask'], m[:, None].expand(2, 2, 16))
+    # joint layout needs one mask for all groups
+    joint = _trl(2, token_layout='joint')
+    diff = generate_mask('random', 2, 2, 16, 0.5, generator=_gen(1))
+    with pytest.raises(ValueError, match="same mask"):
+        joint(x, mask=diff)
+    with pytest.raises(ValueError, match=r'latents of shape'):
+        trl(torch.randn(2, 3, 3, 16, 16))
+
+
+def test_constructor_errors():
+    with pytest.raises(ValueError, match="only 'same'"):
+        _trl(2, token_layout='joint', mask_strategy='random')
+    with pytest.raises(ValueError, match='unknown mask strategy'):
+        _trl(2, mask_strategy='foo')
+    with pytest.raises(ValueError, match='at least 2 tasks'):
+        _trl(1, mask_strategy='task')
+    with pytest.raises(ValueError, match='token_layout'):
+        _trl(2, token_layout='stacked')
+    with pytest.raises(ValueError, match='divide'):
+        _trl(2, patch_size=5)
+    with pytest.raises(ValueError, match=r'\[0, 1\)'):
+        _trl(2, mask_ratio=1.0)
+
+
+def test_sincos_pos_embed():
+    emb = sincos_pos_embed_2d(8, (2, 3))
+    assert emb.shape == (6, 8)
+    # position (0, 0): sin parts 0, cos parts 1
+    assert torch.allclose(emb[0], torch.tensor([0., 0, 1, 1, 0, 0, 1, 1]))
+    # rows encoded in the first half, columns in the second
+    assert torch.equal(emb[0, 4:], emb[3, 4:])  # same column
+    assert torch.equal(emb[0, :4], emb[1, :4])  # same row
+    assert len({tuple(r.tolist()) for r in emb}) == 6
+    with pytest.raises(ValueError):
+        sincos_pos_embed_2d(6, 2)
+
+
+def test_pos_embed_not_trainable_nor_saved():
+    trl = _trl(2)
+    names = {n for n, _ in trl.named_parameters()}
+    assert 'pos_embed' not in names and 'decoder_pos_embed' not in names
+    assert 'pos_embed' not in trl.state_dict()
+
+
+def test_registry_and_count_parameters():
+    from mmseg.registry import MODELS
+    trl = MODELS.build(dict(type='TaskRelationLearner', in_channels=3,
+                            num_inputs=2, out_channels={'depth': 1}, **TINY))
+    assert isinstance(trl, TaskRelationLearner)
+    total = sum(p.numel() for p in trl.parameters())
+    assert count_parameters(trl) == total
+    trl.heads.requires_grad_(False)
+    assert count_parameters(trl, trainable_only=True) < total
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_cuda_device_follows_input():
+    trl = _trl(2).cuda()
+    x = torch.randn(2, 2, 3, 16, 16, device='cuda', requires_grad=True)
+    out = trl(x, out_size=20, generator=_gen(5))  # CPU generator is fine
+    assert out['mask'].is_cuda
+    assert out['preds']['semseg'].shape == (2, 7, 20, 20)
+    cpu_mask = _trl(2).make_mask(2, generator=_gen(5))
+    assert torch.equal(out['mask'].cpu(), cpu_mask)
+    out['preds']['depth'].mean().backward()
+    assert x.grad is not None

@@ -1,0 +1,244 @@
+"""Shared base of the multi-task datasets.
+
+A multi-task dataset lists, per sample, the path of the image and of each
+task's ground-truth file; it does not decode anything.
+:class:`~trttt_mm.datasets.transforms.LoadMultiTaskAnnotations` decodes the
+files, guided by the ``decode_cfg`` that :meth:`MultiTaskDataset.get_data_info`
+adds to every sample.
+
+``data_info`` keys of every sample:
+
+- ``img_path``, ``img_id``, ``tasks`` (tuple of task names),
+- one path per task: ``seg_map_path``, ``depth_path``, ``normal_path``,
+  ``edge_path`` (only for the dataset's ``tasks``),
+- ``reduce_zero_label`` (always ``False``; the label LUT does that job),
+- ``decode_cfg``: how to decode each task's file (see
+  :data:`DECODE_CFG_DOC`), and ``sample_idx`` (added by mmengine).
+"""
+import contextlib
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from mmengine.dataset import BaseDataset
+from mmengine.registry import DefaultScope
+
+from trttt_mm.tasks import TASKS, check_tasks
+from .class_maps import IGNORE_INDEX, build_label_lut, canonical_class_map
+
+#: Key in ``data_info`` holding the path of each task's ground-truth file.
+PATH_KEYS: Dict[str, str] = {
+    'semseg': 'seg_map_path',
+    'depth': 'depth_path',
+    'normal': 'normal_path',
+    'edge': 'edge_path',
+}
+
+DECODE_CFG_DOC = """\
+``decode_cfg`` (per task, all optional except ``semseg.label_set``):
+
+- ``semseg``: ``label_set`` ('nyudv2' | 'taskonomy' | 'pascal') and
+  ``class_map`` (None | 't2n' | 't2p'); 8-bit PNG.
+- ``depth``: ``scale`` (metres = value / scale, default 1),
+  ``invalid_value`` (raw value meaning "no depth", default None),
+  ``bit_depth`` (for PNG files, default 16). ``.npy`` files hold floats.
+- ``normal``: ``bit_depth`` (default 8); PNG channels R, G, B hold x, y, z
+  encoded as ``v / (2**bit_depth - 1) * 2 - 1``; ``.npy`` holds floats.
+- ``edge``: ``bit_depth`` (default 8) and ``threshold`` (default 0.5): an
+  edge is ``value / (2**bit_depth - 1) > threshold`` (``.npy``: the raw
+  float ``> threshold``).
+"""
+
+DOCS_HINT = ('See docs/datasets.md for how to download and lay out the '
+             'data, or generate a small synthetic stand-in with '
+             '`python tools/data/make_synthetic.py`.')
+
+
+class DataFormatError(ValueError):
+    """A data file exists but does not hold what its format promises."""
+
+
+def make_palette(num_classes: int, seed: int = 0) -> List[List[int]]:
+    """A fixed, deterministic RGB palette with ``num_classes`` entries."""
+    rng = np.random.RandomState(seed)
+    return rng.randint(0, 256, size=(num_classes, 3)).tolist()
+
+
+def _default_scope_for_build():
+    """Build the pipeline in the mmseg scope unless a scope is already set.
+
+    Our transforms live in mmseg's registry; without this, building a dataset
+    outside a Runner (scripts, tests) could not find them by type name.
+    """
+    if DefaultScope.get_current_instance() is None:
+        return DefaultScope.overwrite_default_scope('mmseg')
+    return contextlib.nullcontext()
+
+
+class MultiTaskDataset(BaseDataset):
+    """Base class of the multi-task datasets.
+
+    Subclasses set :attr:`LABEL_SET` (the label set of their semantic maps,
+    see :mod:`trttt_mm.datasets.class_maps`), :attr:`LAYOUT` (a one-line
+    description of the expected layout, used in error messages) and implement
+    :meth:`load_data_list` and :meth:`decode_cfg`.
+
+    Args:
+        data_root: root folder of the dataset package.
+        split: which samples to list (meaning depends on the dataset).
+        tasks: subset of ``('semseg', 'depth', 'normal', 'edge')``.
+        class_map: ``None`` for the native classes, ``'t2n'`` (alias
+            ``'n2t'``) or ``'t2p'`` (alias ``'p2t'``) for the classes shared
+            with another dataset; the metainfo ``classes`` follow it.
+        pipeline: the data pipeline (transform configs or callables).
+        metainfo: extra metainfo (may override ``palette``; ``classes``, if
+            given, must equal the classes that ``class_map`` implies).
+        filter_cfg, indices, serialize_data, test_mode, lazy_init,
+            max_refetch: as in :class:`mmengine.dataset.BaseDataset`.
+    """
+
+    LABEL_SET: str = ''
+    LAYOUT: str = ''
+    METAINFO: dict = dict()
+
+    def __init__(self,
+                 data_root: str,
+                 split: Union[str, Sequence[str]],
+                 tasks: Sequence[str] = TASKS,
+                 class_map: Optional[str] = None,
+                 pipeline: Sequence = (),
+                 metainfo: Optional[dict] = None,
+                 filter_cfg: Optional[dict] = None,
+                 indices: Optional[Union[int, Sequence[int]]] = None,
+                 serialize_data: bool = True,
+                 test_mode: bool = False,
+                 lazy_init: bool = False,
+                 max_refetch: int = 1000) -> None:
+        name = type(self).__name__
+        if isinstance(data_root, os.PathLike):
+            data_root = os.fspath(data_root)
+        if not isinstance(data_root, str) or not data_root:
+            raise ValueError(f'{name}: data_root must be a non-empty path, '
+                             f'got {data_root!r}. {DOCS_HINT}')
+        self.tasks: Tuple[str, ...] = check_tasks(tasks, where=f'{name}.tasks')
+        self.class_map: Optional[str] = canonical_class_map(class_map)
+        self.split = split
+        _, classes = build_label_lut(self.LABEL_SET, self.class_map)
+        metainfo = self._merge_metainfo(classes, metainfo)
+        self._decode_cfg = self.decode_cfg()
+        with _default_scope_for_build():
+            super().__init__(
+                ann_file='',
+                metainfo=metainfo,
+                data_root=data_root,
+                data_prefix=dict(),
+                filter_cfg=filter_cfg,
+                indices=indices,
+                serialize_data=serialize_data,
+                pipeline=list(pipeline),
+                test_mode=test_mode,
+                lazy_init=lazy_init,
+                max_refetch=max_refetch)
+        self._metainfo.update(
+            class_map=self.class_map, label_set=self.LABEL_SET)
+
+    # ------------------------------------------------------------ metainfo
+    def _merge_metainfo(self, classes: Tuple[str, ...],
+                        metainfo: Optional[dict]) -> dict:
+        user = dict(metainfo or {})
+        if 'classes' in user and tuple(user['classes']) != tuple(classes):
+            raise ValueError(
+                f'{type(self).__name__}: metainfo classes {user["classes"]} '
+                f'disagree with class_map={self.class_map!r}, which gives '
+                f'{classes}; choose the classes with class_map')
+        # String values are set after BaseDataset's metainfo loading, which
+        # would try to read any string as a file name.
+        merged = dict(
+            classes=tuple(classes),
+            palette=make_palette(len(classes)),
+            tasks=self.tasks,
+            ignore_index=IGNORE_INDEX,
+            reduce_zero_label=False)
+        for key, value in user.items():
+            if key not in ('classes', 'tasks', 'class_map', 'label_set'):
+                merged[key] = value
+        if len(merged['palette']) != len(classes):
+            raise ValueError(
+                f'{type(self).__name__}: metainfo palette has '
+                f'{len(merged["palette"])} colours, expected {len(classes)}')
+        return merged
+
+    # ------------------------------------------------------------ helpers
+    def check_data_root(self) -> None:
+        """Raise FileNotFoundError if ``data_root`` is not a folder."""
+        if not osp.isdir(self.data_root):
+            raise FileNotFoundError(
+                f'{type(self).__name__}: data_root {self.data_root!r} does '
+                f'not exist or is not a folder (expected {self.LAYOUT}). '
+                f'{DOCS_HINT}')
+
+    def resolve_split_file(self, split: str, default_dir: str) -> str:
+        """Turn a split argument into the path of an existing split file.
+
+        ``split`` is a path if it is absolute, contains a path separator or
+        ends with ``.txt`` (relative paths are resolved against
+        ``data_root``); otherwise it is a name ``X`` meaning
+        ``<data_root>/<default_dir>/X.txt``.
+        """
+        if os.path.isabs(split) or '/' in split or os.sep in split \
+                or split.endswith('.txt'):
+            path = split if osp.isabs(split) else osp.join(
+                self.data_root, split)
+        else:
+            path = osp.join(self.data_root, default_dir, f'{split}.txt')
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'{type(self).__name__}: split file {path!r} not found '
+                f'(split={split!r}; expected a text file with one entry per '
+                f'line, a name X meaning {default_dir}/X.txt under '
+                f'data_root). {DOCS_HINT}')
+        return path
+
+    @staticmethod
+    def read_split_file(path: str) -> List[str]:
+        """Non-empty, non-comment lines of a split file, stripped."""
+        with open(path, encoding='utf-8') as f:
+            entries = [ln.strip() for ln in f]
+        entries = [e for e in entries if e and not e.startswith('#')]
+        if not entries:
+            raise ValueError(f'split file {path!r} lists no entries')
+        return entries
+
+    def require_file(self, path: str, what: str, sample: str) -> None:
+        """Raise FileNotFoundError naming ``path`` if it is not a file."""
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'{type(self).__name__}: {what} file {path!r} of sample '
+                f'{sample!r} not found (expected {self.LAYOUT})')
+
+    # ------------------------------------------------------------ samples
+    def decode_cfg(self) -> dict:
+        """How :class:`LoadMultiTaskAnnotations` decodes this dataset."""
+        raise NotImplementedError
+
+    def get_data_info(self, idx: int) -> dict:
+        """The sample's ``data_info`` with ``decode_cfg`` attached."""
+        data_info = super().get_data_info(idx)
+        data_info['decode_cfg'] = {
+            task: dict(cfg)
+            for task, cfg in self._decode_cfg.items()
+        }
+        return data_info
+
+    def _sample(self, img_id: str, img_path: str,
+                task_paths: Dict[str, str]) -> dict:
+        """A ``data_info`` dict for one sample (paths must exist)."""
+        info = dict(
+            img_id=img_id,
+            img_path=img_path,
+            tasks=self.tasks,
+            reduce_zero_label=False)
+        for task in self.tasks:
+            info[PATH_KEYS[task]] = task_paths[task]
+        return info

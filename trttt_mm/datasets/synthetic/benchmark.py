@@ -1,0 +1,257 @@
+"""Generate the synthetic multi-task benchmark with a controlled domain shift.
+
+The source domain is written in the Taskonomy (omnidata) layout, the target
+domain in the NYUD-v2 (ATRC) layout and, optionally, a third domain in the
+PASCAL_MT layout. All domains draw scenes from the same distribution
+(:func:`scene.sample_scene`); they differ only in appearance
+(:mod:`appearance`). Every image is deterministic given ``seed``:
+
+* scene:      ``np.random.default_rng([seed, domain_id, split_id, index, 0])``
+* appearance: ``np.random.default_rng([seed, domain_id, split_id, index, 1])``
+* room colours of a group (a Taskonomy building; otherwise one image):
+  ``np.random.default_rng([seed, domain_id, crc32(group), 2])``
+
+so source and target never share a scene, but every scene is drawn the same
+way.
+"""
+import json
+import os
+import os.path as osp
+import shutil
+import time
+import zlib
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .appearance import STYLES, render_rgb, room_palette
+from .scene import GeometryMaps, Scene, render_geometry, sample_scene
+from .writers import WRITERS
+
+#: Bump when the generated content changes (invalidates caches).
+FORMAT_VERSION = 1
+GENERATOR = 'trttt_mm.datasets.synthetic'
+
+DOMAIN_IDS: Dict[str, int] = {'source': 0, 'target': 1, 'pascal': 2}
+SPLIT_IDS: Dict[str, int] = {'train': 0, 'val': 1}
+LAYOUTS: Tuple[str, ...] = ('taskonomy', 'nyudv2', 'pascal')
+#: Aliases accepted for layout names.
+_LAYOUT_ALIASES = {
+    'taskonomy': 'taskonomy', 'nyudv2': 'nyudv2', 'nyud': 'nyudv2',
+    'nyud-v2': 'nyudv2', 'pascal': 'pascal', 'pascal_mt': 'pascal',
+    'pascal-context': 'pascal', 'pascalcontext': 'pascal'
+}
+
+DEFAULTS = dict(
+    seed=0, num_train=320, num_val=80, num_target_train=100,
+    num_target_val=100, height=96, width=128, images_per_building=40)
+
+
+def render_view(seed: int, domain: str, split: str, index: int, height: int,
+                width: int,
+                group: Optional[str] = None,
+                scene_domain: Optional[str] = None
+                ) -> Tuple[np.ndarray, GeometryMaps, Scene]:
+    """Render one view of the benchmark.
+
+    Args:
+        seed: benchmark seed.
+        domain: appearance domain (``source``, ``target``, ``pascal``).
+        split: ``train`` or ``val``.
+        index: image index within the split.
+        height, width: image size.
+        group: images of one group share room colours (default: the image).
+        scene_domain: draw the scene of this domain instead of ``domain``'s
+            (renders one scene in several appearances; for analysis/tests).
+
+    Returns:
+        ``(rgb uint8 (H, W, 3), geometry maps, scene)``.
+    """
+    dom = DOMAIN_IDS[domain]
+    sdom = DOMAIN_IDS[scene_domain or domain]
+    sid = SPLIT_IDS[split]
+    scene = sample_scene(
+        np.random.default_rng([seed, sdom, sid, index, 0]), height, width)
+    geom = render_geometry(scene)
+    style = STYLES[domain]
+    if group is None:
+        group = f'{split}/{index}'
+    colours = room_palette(
+        style,
+        np.random.default_rng([seed, dom, zlib.crc32(group.encode()), 2]))
+    rgb = render_rgb(geom, scene.camera.forward, scene.instance_classes,
+                     style, np.random.default_rng([seed, dom, sid, index, 1]),
+                     room_colours=colours)
+    return rgb, geom, scene
+
+
+def _normalise_layouts(layouts: Sequence[str]) -> Tuple[str, ...]:
+    if isinstance(layouts, str):
+        layouts = [s for s in layouts.replace(',', ' ').split() if s]
+    out = []
+    for name in layouts:
+        key = _LAYOUT_ALIASES.get(str(name).lower())
+        if key is None:
+            raise ValueError(f'unknown layout {name!r}; expected some of '
+                             f'{LAYOUTS}')
+        if key not in out:
+            out.append(key)
+    if not out:
+        raise ValueError('at least one layout is needed')
+    return tuple(sorted(out, key=LAYOUTS.index))
+
+
+def _read_meta(path: str) -> Optional[dict]:
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+        return meta if isinstance(meta, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _write_meta(path: str, meta: dict):
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(meta, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled or total == 0:
+        return None
+    try:
+        from mmengine.utils import ProgressBar
+    except ImportError:  # pragma: no cover - mmengine is a dependency
+        return None
+    return ProgressBar(total)
+
+
+def generate_benchmark(out_dir: str,
+                       seed: int = DEFAULTS['seed'],
+                       num_train: int = DEFAULTS['num_train'],
+                       num_val: int = DEFAULTS['num_val'],
+                       num_target_train: int = DEFAULTS['num_target_train'],
+                       num_target_val: int = DEFAULTS['num_target_val'],
+                       height: int = DEFAULTS['height'],
+                       width: int = DEFAULTS['width'],
+                       layouts: Sequence[str] = ('taskonomy', 'nyudv2'),
+                       force: bool = False,
+                       num_pascal_train: Optional[int] = None,
+                       num_pascal_val: Optional[int] = None,
+                       images_per_building: int = DEFAULTS[
+                           'images_per_building'],
+                       progress: bool = True) -> dict:
+    """Write the synthetic benchmark to ``out_dir``.
+
+    Source-domain images go to the Taskonomy layout (``num_train`` /
+    ``num_val``), target-domain images to the NYUD-v2 layout
+    (``num_target_train`` / ``num_target_val``) and, when ``'pascal'`` is in
+    ``layouts``, a third domain to the PASCAL_MT layout
+    (``num_pascal_train`` / ``num_pascal_val``, default: the target counts).
+
+    ``out_dir/meta.json`` records the parameters. If ``out_dir`` already holds
+    a complete benchmark with the same parameters nothing is written
+    (``summary['cached']`` is True). If it holds anything else, a
+    ``FileExistsError`` is raised unless ``force=True``, which removes only
+    the generator's own folders (``taskonomy/``, ``NYUDv2/``, ``PASCAL_MT/``
+    and ``meta.json``) before writing. An incomplete output of this
+    generator with the same parameters (an interrupted run, a deleted file)
+    is regenerated without ``force``.
+
+    Returns:
+        A summary dict: ``out_dir``, ``cached``, ``params``, ``layouts``
+        (per layout: root folder, domain, counts, ...), ``num_images``,
+        ``seconds``.
+    """
+    layouts = _normalise_layouts(layouts)
+    for name, v in dict(num_train=num_train, num_val=num_val,
+                        num_target_train=num_target_train,
+                        num_target_val=num_target_val).items():
+        if int(v) < 0:
+            raise ValueError(f'{name} must be >= 0, got {v}')
+    if height < 8 or width < 8:
+        raise ValueError(f'image size too small: {height}x{width}')
+    if images_per_building < 1:
+        raise ValueError('images_per_building must be >= 1')
+    counts = {
+        'taskonomy': dict(train=int(num_train), val=int(num_val)),
+        'nyudv2': dict(train=int(num_target_train), val=int(num_target_val)),
+        'pascal': dict(
+            train=int(num_target_train if num_pascal_train is None else
+                      num_pascal_train),
+            val=int(num_target_val if num_pascal_val is None else
+                    num_pascal_val)),
+    }
+    params = dict(
+        format_version=FORMAT_VERSION, seed=int(seed), height=int(height),
+        width=int(width), layouts=list(layouts),
+        counts={k: counts[k] for k in layouts},
+        images_per_building=int(images_per_building))
+
+    out_dir = osp.abspath(out_dir)
+    meta_path = osp.join(out_dir, 'meta.json')
+
+    def make_writer(name):
+        cls = WRITERS[name]
+        if name == 'taskonomy':
+            return cls(out_dir, counts[name], images_per_building)
+        return cls(out_dir, counts[name])
+
+    writers = [make_writer(name) for name in layouts]
+
+    if osp.isdir(out_dir) and os.listdir(out_dir):
+        meta = _read_meta(meta_path)
+        ours = meta is not None and meta.get('generator') == GENERATOR
+        same = ours and meta.get('params') == json.loads(json.dumps(params))
+        if same and meta.get('complete') and all(
+                w.is_complete() for w in writers):
+            summary = dict(meta['summary'], cached=True, seconds=0.0)
+            if progress:
+                print(f'synthetic benchmark already complete in {out_dir} '
+                      '(cached, same parameters): nothing to do')
+            return summary
+        if not force and not same:
+            what = ('a synthetic benchmark with other parameters'
+                    if ours else 'files not written by this generator')
+            raise FileExistsError(
+                f'{out_dir} is not empty and holds {what}; refusing to '
+                'overwrite. Choose another output directory or pass '
+                'force=True (--force) to replace the generated folders.')
+        if same and progress:
+            print(f'incomplete synthetic benchmark in {out_dir} (same '
+                  'parameters): regenerating it')
+        for w in WRITERS.values():
+            shutil.rmtree(osp.join(out_dir, w.dirname), ignore_errors=True)
+        if osp.exists(meta_path):
+            os.remove(meta_path)
+
+    os.makedirs(out_dir, exist_ok=True)
+    meta = dict(generator=GENERATOR, params=params, complete=False)
+    _write_meta(meta_path, meta)
+
+    t0 = time.time()
+    total = sum(sum(counts[n].values()) for n in layouts)
+    bar = _progress(total, progress)
+    layout_summaries = {}
+    for w in writers:
+        w.prepare()
+        for split in ('train', 'val'):
+            for i in range(w.counts[split]):
+                rgb, geom, _ = render_view(
+                    seed, w.domain, split, i, height, width,
+                    group=w.group(split, i))
+                w.write(split, i, rgb, geom)
+                if bar is not None:
+                    bar.update()
+        layout_summaries[w.name] = w.finalize()
+    if bar is not None:
+        print()
+    seconds = time.time() - t0
+    summary = dict(
+        out_dir=out_dir, cached=False, params=params,
+        layouts=layout_summaries, num_images=total,
+        seconds=round(seconds, 3))
+    meta.update(complete=True, summary=summary)
+    _write_meta(meta_path, meta)
+    return summary

@@ -1,0 +1,363 @@
+"""Loading of images and multi-task ground truth, with format checks."""
+import io
+import os.path as osp
+from functools import lru_cache
+from typing import Dict, Optional, Sequence, Tuple
+
+import mmcv
+import mmengine.fileio as fileio
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from mmseg.registry import TRANSFORMS
+from trttt_mm.tasks import GT_KEYS, check_tasks
+from ..base import PATH_KEYS, DataFormatError
+from ..class_maps import build_label_lut, known_label_values
+
+_TASK_FILES = {
+    'semseg': 'semantic map',
+    'depth': 'depth map',
+    'normal': 'normal map',
+    'edge': 'edge map',
+}
+
+
+def read_bytes(path: str, what: str,
+               backend_args: Optional[dict] = None) -> bytes:
+    """Read a file, naming it and its role if it is missing."""
+    try:
+        return fileio.get(path, backend_args=backend_args)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f'{what} file {path!r} not found') from None
+    except IsADirectoryError:
+        raise FileNotFoundError(
+            f'{what} path {path!r} is a folder, expected a file') from None
+
+
+def decode_png(content: bytes, path: str, what: str,
+               bit_depth: Optional[int], backend: str = 'cv2') -> np.ndarray:
+    """Decode an image file unchanged and check its bit depth.
+
+    Args:
+        content: the file's bytes.
+        path, what: for error messages.
+        bit_depth: 8 or 16 to require ``uint8`` / ``uint16`` data, None to
+            accept either.
+        backend: mmcv image-decoding backend (``'cv2'`` reads 16-bit PNGs).
+
+    Raises:
+        DataFormatError: the bytes do not decode, or the bit depth differs.
+    """
+    try:
+        arr = mmcv.imfrombytes(content, flag='unchanged', backend=backend)
+    except Exception as exc:  # decoders raise many types on garbage
+        raise DataFormatError(
+            f'could not decode {what} file {path!r}: expected a '
+            f'{bit_depth or 8}-bit PNG ({type(exc).__name__}: {exc})'
+        ) from None
+    if arr is None or arr.size == 0:
+        raise DataFormatError(
+            f'could not decode {what} file {path!r}: expected a '
+            f'{bit_depth or 8}-bit PNG')
+    expected = {8: np.uint8, 16: np.uint16}.get(bit_depth)
+    if bit_depth is not None and expected is None:
+        raise ValueError(f'bit_depth must be 8, 16 or None, got {bit_depth}')
+    if expected is not None and arr.dtype != expected:
+        raise DataFormatError(
+            f'{what} file {path!r}: expected a {bit_depth}-bit PNG, got '
+            f'{arr.dtype}')
+    return arr
+
+
+def load_npy(content: bytes, path: str, what: str) -> np.ndarray:
+    """Load a ``.npy`` file (no pickles)."""
+    try:
+        return np.load(io.BytesIO(content), allow_pickle=False)
+    except Exception as exc:
+        raise DataFormatError(
+            f'could not read {what} file {path!r}: expected a .npy array '
+            f'({type(exc).__name__}: {exc})') from None
+
+
+def single_channel(arr: np.ndarray, path: str, what: str) -> np.ndarray:
+    """Return a (H, W) view; 3/4-channel images must repeat one channel."""
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        return arr[..., 0]
+    if arr.ndim == 2:
+        return arr
+    if arr.ndim == 3 and arr.shape[2] in (3, 4):
+        first = arr[..., 0]
+        if all(np.array_equal(first, arr[..., c]) for c in (1, 2)):
+            return first
+    raise DataFormatError(
+        f'{what} file {path!r}: expected a single-channel map, got shape '
+        f'{arr.shape}')
+
+
+@lru_cache(maxsize=None)
+def _lut_and_known(label_set: str,
+                   class_map: Optional[str]) -> Tuple[np.ndarray, np.ndarray]:
+    lut, _ = build_label_lut(label_set, class_map)
+    known = np.zeros(256, dtype=bool)
+    known[known_label_values(label_set)] = True
+    return lut, known
+
+
+@TRANSFORMS.register_module()
+class LoadMultiTaskImageFromFile(BaseTransform):
+    """Load the image of ``results['img_path']`` (BGR, like mmcv).
+
+    Unlike ``mmcv.LoadImageFromFile`` a missing or undecodable file raises an
+    error that names the file and what was expected.
+
+    Required keys: ``img_path``. Added keys: ``img``, ``img_shape``,
+    ``ori_shape``.
+
+    Args:
+        to_float32: convert the image to ``float32``.
+        color_type: mmcv ``imfrombytes`` flag (``'color'``: 3-channel BGR).
+        imdecode_backend: mmcv decoding backend.
+        backend_args: mmengine file-backend arguments.
+    """
+
+    def __init__(self,
+                 to_float32: bool = False,
+                 color_type: str = 'color',
+                 imdecode_backend: str = 'cv2',
+                 backend_args: Optional[dict] = None) -> None:
+        self.to_float32 = to_float32
+        self.color_type = color_type
+        self.imdecode_backend = imdecode_backend
+        self.backend_args = None if backend_args is None else dict(
+            backend_args)
+
+    def transform(self, results: dict) -> dict:
+        path = results['img_path']
+        content = read_bytes(path, 'image', self.backend_args)
+        try:
+            img = mmcv.imfrombytes(
+                content, flag=self.color_type, backend=self.imdecode_backend)
+        except Exception as exc:
+            raise DataFormatError(
+                f'could not decode image file {path!r}: expected an image '
+                f'file (PNG/JPEG) ({type(exc).__name__}: {exc})') from None
+        if img is None or img.size == 0:
+            raise DataFormatError(
+                f'could not decode image file {path!r}: expected an image '
+                'file (PNG/JPEG)')
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(to_float32={self.to_float32}, '
+                f"color_type='{self.color_type}', "
+                f"imdecode_backend='{self.imdecode_backend}', "
+                f'backend_args={self.backend_args})')
+
+
+@TRANSFORMS.register_module()
+class LoadMultiTaskAnnotations(BaseTransform):
+    """Decode each task's ground-truth file into the pipeline results.
+
+    Reads the per-task paths of ``data_info`` (``seg_map_path``,
+    ``depth_path``, ``normal_path``, ``edge_path``) and decodes them with the
+    sample's ``decode_cfg`` (set by the dataset; see
+    :data:`trttt_mm.datasets.base.DECODE_CFG_DOC`) into:
+
+    - ``gt_seg_map`` ``(H, W) uint8``: train ids after the label LUT, 255 =
+      ignore. File values outside the dataset's label set are an error.
+    - ``gt_depth_map`` ``(H, W) float32`` metres; the invalid raw value,
+      non-finite and negative values become 0 (invalid).
+    - ``gt_normal_map`` ``(H, W, 3) float32`` unit vectors (x, y, z). A decoded
+      vector whose norm lies outside ``normal_valid_range`` is not a normal
+      (e.g. omnidata's masked value (128, 128, 128) decodes to a norm of
+      about 0.007, and a black (0, 0, 0) pixel to about 1.73): it becomes
+      the all-zero invalid vector. Others are normalised to unit length.
+    - ``gt_edge_map`` ``(H, W) float32`` in {0, 1} (from ``.npy`` files,
+      non-finite values become 255 = ignore).
+
+    Every map must have the same (H, W) as the others and as the image's
+    ``ori_shape`` (when the image was loaded first); 16-bit maps must be
+    16-bit PNGs and 8-bit maps 8-bit PNGs.
+
+    Args:
+        tasks: tasks to load; None loads ``results['tasks']`` (all the tasks
+            the dataset lists). Must be a subset of the sample's tasks.
+        normal_valid_range: (min, max) norm of a decoded normal that counts
+            as valid.
+        imdecode_backend: mmcv decoding backend (``'cv2'`` reads 16-bit PNGs).
+        backend_args: mmengine file-backend arguments.
+    """
+
+    def __init__(self,
+                 tasks: Optional[Sequence[str]] = None,
+                 normal_valid_range: Tuple[float, float] = (0.5, 1.5),
+                 imdecode_backend: str = 'cv2',
+                 backend_args: Optional[dict] = None) -> None:
+        self.tasks = None if tasks is None else check_tasks(
+            tasks, where='LoadMultiTaskAnnotations.tasks')
+        lo, hi = normal_valid_range
+        if not 0 <= lo < 1 < hi:
+            raise ValueError('normal_valid_range must satisfy 0 <= min < 1 '
+                             f'< max, got {normal_valid_range}')
+        self.normal_valid_range = (float(lo), float(hi))
+        self.imdecode_backend = imdecode_backend
+        self.backend_args = None if backend_args is None else dict(
+            backend_args)
+
+    # ------------------------------------------------------------ decoders
+    def _read(self, path: str, task: str) -> Tuple[bytes, bool]:
+        content = read_bytes(path, f'{task} ({_TASK_FILES[task]})',
+                             self.backend_args)
+        return content, osp.splitext(path)[1].lower() == '.npy'
+
+    def _load_semseg(self, path: str, cfg: dict) -> np.ndarray:
+        if 'label_set' not in cfg:
+            raise KeyError(
+                "decode_cfg['semseg'] needs 'label_set' ('nyudv2', "
+                "'taskonomy' or 'pascal'); build samples with a "
+                'MultiTaskDataset')
+        content, _ = self._read(path, 'semseg')
+        what = 'semseg (semantic map)'
+        arr = decode_png(content, path, what, 8, self.imdecode_backend)
+        arr = single_channel(arr, path, what)
+        lut, known = _lut_and_known(cfg['label_set'], cfg.get('class_map'))
+        if not known[arr].all():
+            bad = np.unique(arr[~known[arr]])
+            raise DataFormatError(
+                f'{what} file {path!r}: values {bad.tolist()[:20]} are not '
+                f'ids of the {cfg["label_set"]!r} label set (expected '
+                f'{_describe(known)})')
+        return lut[arr]
+
+    def _load_depth(self, path: str, cfg: dict) -> np.ndarray:
+        content, is_npy = self._read(path, 'depth')
+        what = 'depth (depth map)'
+        if is_npy:
+            raw = load_npy(content, path, what)
+            if raw.ndim == 3 and raw.shape[-1] == 1:
+                raw = raw[..., 0]
+            if raw.ndim != 2 or not np.issubdtype(raw.dtype, np.number):
+                raise DataFormatError(
+                    f'{what} file {path!r}: expected a (H, W) float array, '
+                    f'got {raw.dtype} {raw.shape}')
+            invalid = np.zeros(raw.shape, dtype=bool)
+        else:
+            raw = decode_png(content, path, what, cfg.get('bit_depth', 16),
+                             self.imdecode_backend)
+            raw = single_channel(raw, path, what)
+            invalid = np.zeros(raw.shape, dtype=bool)
+        if cfg.get('invalid_value') is not None:
+            invalid |= raw == cfg['invalid_value']
+        depth = raw.astype(np.float32) / np.float32(cfg.get('scale', 1.0))
+        invalid |= ~np.isfinite(depth)
+        invalid |= depth < 0
+        depth[invalid] = 0
+        return depth
+
+    def _load_normal(self, path: str, cfg: dict) -> np.ndarray:
+        content, is_npy = self._read(path, 'normal')
+        what = 'normal (normal map)'
+        if is_npy:
+            vec = load_npy(content, path, what).astype(np.float32)
+            if vec.ndim != 3 or vec.shape[2] != 3:
+                raise DataFormatError(
+                    f'{what} file {path!r}: expected a (H, W, 3) array, got '
+                    f'{vec.shape}')
+        else:
+            bits = cfg.get('bit_depth', 8)
+            arr = decode_png(content, path, what, bits, self.imdecode_backend)
+            if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+                raise DataFormatError(
+                    f'{what} file {path!r}: expected a 3-channel RGB PNG, got '
+                    f'shape {arr.shape}')
+            rgb = arr[..., 2::-1]  # BGR(A) -> RGB = (x, y, z)
+            vec = rgb.astype(np.float32) * np.float32(
+                2.0 / (2**bits - 1)) - 1.0
+        vec = np.where(np.isfinite(vec), vec, np.float32(0))
+        norm = np.linalg.norm(vec, axis=2, keepdims=True)
+        lo, hi = self.normal_valid_range
+        valid = (norm >= lo) & (norm <= hi)
+        return np.where(valid, vec / np.maximum(norm, 1e-12),
+                        np.float32(0)).astype(np.float32)
+
+    def _load_edge(self, path: str, cfg: dict) -> np.ndarray:
+        content, is_npy = self._read(path, 'edge')
+        what = 'edge (edge map)'
+        threshold = cfg.get('threshold', 0.5)
+        if is_npy:
+            raw = load_npy(content, path, what)
+            if raw.ndim == 3 and raw.shape[-1] == 1:
+                raw = raw[..., 0]
+            if raw.ndim != 2:
+                raise DataFormatError(
+                    f'{what} file {path!r}: expected a (H, W) array, got '
+                    f'{raw.shape}')
+            raw = raw.astype(np.float32)
+            edge = (raw > threshold).astype(np.float32)
+            edge[~np.isfinite(raw)] = 255
+            return edge
+        bits = cfg.get('bit_depth', 8)
+        arr = decode_png(content, path, what, bits, self.imdecode_backend)
+        arr = single_channel(arr, path, what)
+        return (arr.astype(np.float32) / (2**bits - 1) >
+                threshold).astype(np.float32)
+
+    # ------------------------------------------------------------ transform
+    def transform(self, results: dict) -> dict:
+        sample_tasks = tuple(results.get('tasks', ()))
+        tasks = self.tasks if self.tasks is not None else sample_tasks
+        if not tasks:
+            raise KeyError(
+                "LoadMultiTaskAnnotations: results has no 'tasks'; pass "
+                'tasks=... or build samples with a MultiTaskDataset')
+        decode_cfg: Dict[str, dict] = results.get('decode_cfg') or {}
+        loaders = dict(
+            semseg=self._load_semseg,
+            depth=self._load_depth,
+            normal=self._load_normal,
+            edge=self._load_edge)
+        shapes = {}
+        if results.get('ori_shape') is not None and 'img_path' in results:
+            shapes[results['img_path']] = tuple(results['ori_shape'][:2])
+        for task in tasks:
+            key = PATH_KEYS[task]
+            if key not in results:
+                raise KeyError(
+                    f'LoadMultiTaskAnnotations: task {task!r} asked for but '
+                    f'the sample has no {key!r} (its tasks: {sample_tasks}, '
+                    f'image {results.get("img_path")!r})')
+            path = results[key]
+            arr = loaders[task](path, decode_cfg.get(task, {}))
+            shapes[path] = arr.shape[:2]
+            results[GT_KEYS[task]] = arr
+        if len(set(shapes.values())) > 1:
+            listing = ', '.join(f'{p}: {s[0]}x{s[1]}'
+                                for p, s in shapes.items())
+            raise DataFormatError(
+                'LoadMultiTaskAnnotations: the image and ground-truth maps of '
+                f'one sample must have the same height x width; got {listing}')
+        results['tasks'] = tuple(tasks)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(tasks={self.tasks}, '
+                f'normal_valid_range={self.normal_valid_range}, '
+                f"imdecode_backend='{self.imdecode_backend}', "
+                f'backend_args={self.backend_args})')
+
+
+def _describe(known: np.ndarray) -> str:
+    """'0..40' style description of the True entries of a mask."""
+    values = np.flatnonzero(known).tolist()
+    runs, start = [], values[0]
+    for prev, cur in zip(values, values[1:] + [None]):
+        if cur is None or cur != prev + 1:
+            runs.append(f'{start}..{prev}' if prev != start else f'{start}')
+            start = cur
+    return ', '.join(runs)

@@ -1,0 +1,3 @@
+from .multi_task_metric import MultiTaskMetric
+
+__all__ = ['MultiTaskMetric']

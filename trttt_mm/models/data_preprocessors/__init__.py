@@ -1,0 +1,1 @@
+from .multi_task_preprocessor import MultiTaskDataPreProcessor, stack_gts  # noqa: F401

@@ -1,0 +1,3 @@
+from .task_projection import TaskProjectionNeck
+
+__all__ = ['TaskProjectionNeck']
