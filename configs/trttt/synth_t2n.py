@@ -9,8 +9,8 @@ model = dict(
     projection=dict(type='TaskProjectionNeck', latent_channels=32),
     relation=dict(
         type='TaskRelationLearner',
-        input_size=64,
-        patch_size=8,
+        input_size=32,
+        patch_size=4,
         embed_dim=64,
         depth=4,
         decoder_depth=2,

@@ -57,7 +57,7 @@ def main(argv=None):
             if curve.get('base_metrics'):
                 ax.plot(x, [m.get(key, float('nan'))
                             for m in curve['base_metrics']], '--',
-                        color='gray', label=f'{label} (base)')
+                        color='gray', label='base (no TTT)' if label == labels[0] else None)
         ax.set_title('Δ_TTT (%)' if key == 'delta_ttt' else key)
         ax.set_xlabel('test batches seen')
         ax.grid(alpha=0.3)

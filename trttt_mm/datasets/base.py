@@ -45,9 +45,18 @@ DECODE_CFG_DOC = """\
   ``bit_depth`` (for PNG files, default 16). ``.npy`` files hold floats.
 - ``normal``: ``bit_depth`` (default 8); PNG channels R, G, B hold x, y, z
   encoded as ``v / (2**bit_depth - 1) * 2 - 1``; ``.npy`` holds floats.
-- ``edge``: ``bit_depth`` (default 8) and ``threshold`` (default 0.5): an
+  Optional ``valid_label_map=dict(path_key='label_map_path',
+  key='LabelMap', valid_ids='pascal_context_normals')``: keep a normal only
+  where the class in the sample's ``.mat`` label map is one of
+  ``valid_ids`` (a name in
+  :data:`trttt_mm.datasets.pascal_classes.VALID_ID_SETS` or a list).
+- ``edge``: ``source`` (``'file'``, default, or ``'label_map'``).
+  ``'file'``: ``bit_depth`` (default 8) and ``threshold`` (default 0.5): an
   edge is ``value / (2**bit_depth - 1) > threshold`` (``.npy``: the raw
-  float ``> threshold``).
+  float ``> threshold``). ``'label_map'``: the edge path is a ``.mat``
+  file; edges are ``thin(|Laplacian(mat[key])| > 0)`` (``key`` default
+  ``'LabelMap'``), cached per file in memory (``cache_size`` entries) and,
+  if ``cache_dir`` is not None, on disk there.
 """
 
 DOCS_HINT = ('See docs/datasets.md for how to download and lay out the '
@@ -101,6 +110,7 @@ class MultiTaskDataset(BaseDataset):
     LABEL_SET: str = ''
     LAYOUT: str = ''
     METAINFO: dict = dict()
+    _missing_sink: Optional[List[dict]] = None
 
     def __init__(self,
                  data_root: str,
@@ -173,9 +183,14 @@ class MultiTaskDataset(BaseDataset):
     def check_data_root(self) -> None:
         """Raise FileNotFoundError if ``data_root`` is not a folder."""
         if not osp.isdir(self.data_root):
+            where = '' if osp.isabs(self.data_root) else (
+                f' (resolved to {osp.abspath(self.data_root)!r})')
             raise FileNotFoundError(
-                f'{type(self).__name__}: data_root {self.data_root!r} does '
-                f'not exist or is not a folder (expected {self.LAYOUT}). '
+                f'{type(self).__name__}: data_root {self.data_root!r}'
+                f'{where} does not exist or is not a folder. Put the '
+                f'dataset there (expected {self.LAYOUT}) or point data_root '
+                'at your copy (in the config, or with --cfg-options '
+                '<train|val|test>_dataloader.dataset.data_root=PATH). '
                 f'{DOCS_HINT}')
 
     def resolve_split_file(self, split: str, default_dir: str) -> str:
@@ -210,12 +225,48 @@ class MultiTaskDataset(BaseDataset):
             raise ValueError(f'split file {path!r} lists no entries')
         return entries
 
-    def require_file(self, path: str, what: str, sample: str) -> None:
-        """Raise FileNotFoundError naming ``path`` if it is not a file."""
-        if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'{type(self).__name__}: {what} file {path!r} of sample '
-                f'{sample!r} not found (expected {self.LAYOUT})')
+    def require_file(self,
+                     path: str,
+                     what: str,
+                     sample: str,
+                     task: Optional[str] = None) -> bool:
+        """Check that ``path`` is a file.
+
+        Raises FileNotFoundError naming ``path`` if it is not, unless the
+        dataset is listing inside :meth:`collect_missing`, which records
+        the miss (``task``: ``'image'`` or a task name, default ``what``)
+        and returns False so that listing can go on.
+        """
+        if osp.isfile(path):
+            return True
+        if self._missing_sink is not None:
+            self._missing_sink.append(
+                dict(task=task or what, what=what, sample=sample, path=path))
+            return False
+        raise FileNotFoundError(
+            f'{type(self).__name__}: {what} file {path!r} of sample '
+            f'{sample!r} not found (expected {self.LAYOUT})')
+
+    @contextlib.contextmanager
+    def collect_missing(self):
+        """List samples without failing on missing files.
+
+        Inside the block :meth:`require_file` records misses instead of
+        raising; the block yields the list of records (dicts with
+        ``task``, ``what``, ``sample``, ``path``). Used by the dataset
+        checker (:mod:`trttt_mm.datasets.check`) to report every missing
+        file at once::
+
+            ds = DATASETS.build(dict(cfg, lazy_init=True))
+            with ds.collect_missing() as missing:
+                data_list = ds.load_data_list()
+        """
+        sink: List[dict] = []
+        self._missing_sink = sink
+        try:
+            yield sink
+        finally:
+            self._missing_sink = None
 
     # ------------------------------------------------------------ samples
     def decode_cfg(self) -> dict:

@@ -13,6 +13,8 @@ from mmseg.registry import TRANSFORMS
 from trttt_mm.tasks import GT_KEYS, check_tasks
 from ..base import PATH_KEYS, DataFormatError
 from ..class_maps import build_label_lut, known_label_values
+from ..label_edges import EdgeCache, label_map_edges
+from ..pascal_classes import VALID_ID_SETS
 
 _TASK_FILES = {
     'semseg': 'semantic map',
@@ -93,6 +95,63 @@ def single_channel(arr: np.ndarray, path: str, what: str) -> np.ndarray:
     raise DataFormatError(
         f'{what} file {path!r}: expected a single-channel map, got shape '
         f'{arr.shape}')
+
+
+def load_label_map(content: bytes, path: str, key: str,
+                   what: str = 'label map') -> np.ndarray:
+    """Read the 2-D integer array ``key`` of a MATLAB ``.mat`` file.
+
+    Raises:
+        DataFormatError: the file is not a readable (v5) ``.mat`` file, has
+            no variable ``key``, or the variable is not a 2-D integer map.
+    """
+    from scipy.io import loadmat
+    try:
+        mat = loadmat(io.BytesIO(content))
+    except Exception as exc:  # MatReadError, ValueError, NotImplementedError
+        raise DataFormatError(
+            f'could not read {what} file {path!r}: expected a MATLAB (v5) '
+            f'.mat file with a {key!r} array ({type(exc).__name__}: {exc})'
+        ) from None
+    if key not in mat:
+        found = sorted(k for k in mat if not k.startswith('__'))
+        raise DataFormatError(
+            f'{what} file {path!r}: no variable {key!r} (found {found}); '
+            f'expected the PASCAL-Context label map under {key!r}')
+    arr = np.asarray(mat[key])
+    if arr.ndim != 2 or not (np.issubdtype(arr.dtype, np.integer) or (
+            np.issubdtype(arr.dtype, np.floating)
+            and np.array_equal(arr, np.round(arr)))):
+        raise DataFormatError(
+            f'{what} file {path!r}: {key!r} must be a 2-D array of integer '
+            f'class ids, got {arr.dtype} {arr.shape}')
+    return arr.astype(np.int64, copy=False)
+
+
+_EDGE_CACHES: Dict[Tuple[Optional[str], int], EdgeCache] = {}
+
+
+def get_edge_cache(cache_dir: Optional[str] = None,
+                   max_items: int = 12000) -> EdgeCache:
+    """The process-wide :class:`EdgeCache` for ``(cache_dir, max_items)``.
+    """
+    if cache_dir is not None:
+        cache_dir = osp.abspath(osp.expanduser(cache_dir))
+    key = (cache_dir, int(max_items))
+    if key not in _EDGE_CACHES:
+        _EDGE_CACHES[key] = EdgeCache(max_items, cache_dir)
+    return _EDGE_CACHES[key]
+
+
+def resolve_valid_ids(valid_ids) -> np.ndarray:
+    """Sorted int array of a named id set or an explicit id list."""
+    if isinstance(valid_ids, str):
+        if valid_ids not in VALID_ID_SETS:
+            raise ValueError(
+                f'unknown valid_ids set {valid_ids!r}; expected one of '
+                f'{tuple(VALID_ID_SETS)} or a list of ids')
+        valid_ids = VALID_ID_SETS[valid_ids]
+    return np.unique(np.asarray(list(valid_ids), dtype=np.int64))
 
 
 @lru_cache(maxsize=None)
@@ -179,7 +238,17 @@ class LoadMultiTaskAnnotations(BaseTransform):
       about 0.007, and a black (0, 0, 0) pixel to about 1.73): it becomes
       the all-zero invalid vector. Others are normalised to unit length.
     - ``gt_edge_map`` ``(H, W) float32`` in {0, 1} (from ``.npy`` files,
-      non-finite values become 255 = ignore).
+      non-finite values become 255 = ignore). With
+      ``decode_cfg['edge']['source'] == 'label_map'`` (PASCAL-Context) the
+      edge path is a ``.mat`` label map and the edges are
+      ``thin(|Laplacian| > 0)`` of it
+      (:mod:`trttt_mm.datasets.label_edges`), cached per file in memory
+      and, with ``cache_dir``, on disk.
+
+    With ``decode_cfg['normal']['valid_label_map']`` (PASCAL-Context) a
+    normal is kept only on pixels whose class in the sample's label map
+    (``results['label_map_path']``) is one of ``valid_ids``; elsewhere it
+    becomes the all-zero invalid vector.
 
     Every map must have the same (H, W) as the others and as the image's
     ``ori_shape`` (when the image was loaded first); 16-bit maps must be
@@ -209,6 +278,7 @@ class LoadMultiTaskAnnotations(BaseTransform):
         self.imdecode_backend = imdecode_backend
         self.backend_args = None if backend_args is None else dict(
             backend_args)
+        self._label_map_memo = None
 
     # ------------------------------------------------------------ decoders
     def _read(self, path: str, task: str) -> Tuple[bytes, bool]:
@@ -260,7 +330,8 @@ class LoadMultiTaskAnnotations(BaseTransform):
         depth[invalid] = 0
         return depth
 
-    def _load_normal(self, path: str, cfg: dict) -> np.ndarray:
+    def _load_normal(self, path: str, cfg: dict,
+                     results: Optional[dict] = None) -> np.ndarray:
         content, is_npy = self._read(path, 'normal')
         what = 'normal (normal map)'
         if is_npy:
@@ -283,10 +354,54 @@ class LoadMultiTaskAnnotations(BaseTransform):
         norm = np.linalg.norm(vec, axis=2, keepdims=True)
         lo, hi = self.normal_valid_range
         valid = (norm >= lo) & (norm <= hi)
+        mask_cfg = cfg.get('valid_label_map')
+        if mask_cfg:
+            valid &= self._normal_class_mask(path, vec.shape[:2], mask_cfg,
+                                             results or {})[..., None]
         return np.where(valid, vec / np.maximum(norm, 1e-12),
                         np.float32(0)).astype(np.float32)
 
-    def _load_edge(self, path: str, cfg: dict) -> np.ndarray:
+    def _normal_class_mask(self, normal_path: str, shape: Tuple[int, int],
+                           mask_cfg: dict, results: dict) -> np.ndarray:
+        """True where the label map's class may carry a normal."""
+        path_key = mask_cfg.get('path_key', 'label_map_path')
+        if path_key not in results:
+            raise KeyError(
+                f'LoadMultiTaskAnnotations: decode_cfg normal.valid_label_map '
+                f'needs {path_key!r} in the sample (image '
+                f'{results.get("img_path")!r})')
+        label_path = results[path_key]
+        labels = self._label_map(label_path, mask_cfg.get('key', 'LabelMap'))
+        if labels.shape != tuple(shape):
+            raise DataFormatError(
+                f'normal (normal map) file {normal_path!r} is '
+                f'{shape[0]}x{shape[1]} but its label map {label_path!r} is '
+                f'{labels.shape[0]}x{labels.shape[1]}; expected the same '
+                'height x width')
+        valid_ids = resolve_valid_ids(
+            mask_cfg.get('valid_ids', 'pascal_context_normals'))
+        return np.isin(labels, valid_ids)
+
+    def _label_map(self, path: str, key: str) -> np.ndarray:
+        """A ``.mat`` label map; the last one read is kept (normals and
+        edges of one sample share it)."""
+        memo = self._label_map_memo
+        if memo is not None and memo[0] == (path, key):
+            return memo[1]
+        content = read_bytes(path, 'label map (.mat)', self.backend_args)
+        arr = load_label_map(content, path, key)
+        self._label_map_memo = ((path, key), arr)
+        return arr
+
+    def _load_edge(self, path: str, cfg: dict,
+                   results: Optional[dict] = None) -> np.ndarray:
+        source = cfg.get('source', 'file')
+        if source == 'label_map':
+            return self._label_map_edges(path, cfg)
+        if source != 'file':
+            raise ValueError(
+                f"decode_cfg['edge']['source'] must be 'file' or "
+                f"'label_map', got {source!r}")
         content, is_npy = self._read(path, 'edge')
         what = 'edge (edge map)'
         threshold = cfg.get('threshold', 0.5)
@@ -308,8 +423,22 @@ class LoadMultiTaskAnnotations(BaseTransform):
         return (arr.astype(np.float32) / (2**bits - 1) >
                 threshold).astype(np.float32)
 
+    def _label_map_edges(self, path: str, cfg: dict) -> np.ndarray:
+        """``thin(|Laplacian(label map)| > 0)``, through the edge cache."""
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'edge (label map .mat) file {path!r} not found')
+        key = cfg.get('key', 'LabelMap')
+        cache = get_edge_cache(
+            cfg.get('cache_dir'), cfg.get('cache_size', 12000))
+        edges = cache.get(
+            path, lambda: label_map_edges(self._label_map(path, key)),
+            tag=key)
+        return edges.astype(np.float32)
+
     # ------------------------------------------------------------ transform
     def transform(self, results: dict) -> dict:
+        self._label_map_memo = None
         sample_tasks = tuple(results.get('tasks', ()))
         tasks = self.tasks if self.tasks is not None else sample_tasks
         if not tasks:
@@ -333,7 +462,10 @@ class LoadMultiTaskAnnotations(BaseTransform):
                     f'the sample has no {key!r} (its tasks: {sample_tasks}, '
                     f'image {results.get("img_path")!r})')
             path = results[key]
-            arr = loaders[task](path, decode_cfg.get(task, {}))
+            if task in ('normal', 'edge'):
+                arr = loaders[task](path, decode_cfg.get(task, {}), results)
+            else:
+                arr = loaders[task](path, decode_cfg.get(task, {}))
             shapes[path] = arr.shape[:2]
             results[GT_KEYS[task]] = arr
         if len(set(shapes.values())) > 1:
@@ -343,6 +475,7 @@ class LoadMultiTaskAnnotations(BaseTransform):
                 'LoadMultiTaskAnnotations: the image and ground-truth maps of '
                 f'one sample must have the same height x width; got {listing}')
         results['tasks'] = tuple(tasks)
+        self._label_map_memo = None
         return results
 
     def __repr__(self) -> str:

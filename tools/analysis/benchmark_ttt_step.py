@@ -1,0 +1,151 @@
+"""Cost of one test-time-training step against a plain forward+backward.
+
+``python tools/analysis/benchmark_ttt_step.py CONFIG [--hook TRTTTHook]
+[--batch-size 8] [--height 96 --width 128] [--repeats 10]``
+
+Measures on the same model and the same random batch (median of repeats):
+- plain: the main branch forward + the supervised main loss + backward
+  (what one training step of the deployed model costs),
+- ttt: one step of the hook's objective (its forward through the needed
+  branches, loss, backward, optimizer step), exactly as the hook runs it,
+and reports the ratio, the peak resident memory of each phase (CPU: max RSS
+growth; CUDA: max allocated) and the parameter overhead of the TR-TTT
+branches (projection + TRL) over the base model. Prints one JSON object.
+"""
+import argparse
+import json
+import os.path as osp
+import resource
+import statistics
+import sys
+import time
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+sys.path.insert(0, ROOT)
+
+
+def count(module):
+    return sum(p.numel() for p in module.parameters()) if module else 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('config')
+    parser.add_argument('--hook', default='TRTTTHook')
+    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--height', type=int, default=96)
+    parser.add_argument('--width', type=int, default=128)
+    parser.add_argument('--repeats', type=int, default=10)
+    parser.add_argument('--device', default=None)
+    args = parser.parse_args(argv)
+
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.structures import PixelData
+
+    import trttt_mm  # noqa: F401
+    from mmseg.registry import HOOKS, MODELS
+    from mmseg.structures import SegDataSample
+    init_default_scope('mmseg')
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    cfg = Config.fromfile(args.config)
+    model = MODELS.build(cfg.model).to(device)
+    model.init_weights()
+    hook_cfg = dict(type=args.hook)
+    hook_cfg.update((cfg.get('ttt', {}) or {}).get(args.hook, {}))
+    hook_cfg.update(eval_source=False, curve=False)
+    hook = HOOKS.build(hook_cfg)
+
+    g = torch.Generator().manual_seed(0)
+    h, w, n = args.height, args.width, args.batch_size
+    ncls = model.decode_head.num_classes or 1
+    inputs, samples = [], []
+    for _ in range(n):
+        inputs.append((torch.rand(3, h, w, generator=g) * 255).byte())
+        ds = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
+        ds.set_data(dict(
+            gt_sem_seg=PixelData(data=torch.randint(0, ncls, (1, h, w),
+                                                    generator=g)),
+            gt_depth_map=PixelData(data=torch.rand(1, h, w, generator=g) + 1),
+            gt_normal_map=PixelData(data=torch.nn.functional.normalize(
+                torch.randn(3, h, w, generator=g), dim=0)),
+            gt_edge_map=PixelData(
+                data=(torch.rand(1, h, w, generator=g) > .9).float())))
+        samples.append(ds)
+    batch = dict(inputs=inputs, data_samples=samples)
+
+    # The hook's own mechanics, without a Runner.
+    hook.model = model
+    hook._params = hook._select_params(model)
+    hook.optimizer = hook._build_optimizer(model)
+    gen = torch.Generator().manual_seed(0)
+
+    def forward(x, branches, mask=None, generator=None):
+        return model(x, None, mode='branches', branches=branches, mask=mask,
+                     generator=generator)
+
+    def sync():
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+
+    def plain_step():
+        data = model.data_preprocessor(batch, True)
+        out = model.forward_branches(data['inputs'], ('main', ))
+        from trttt_mm.models.data_preprocessors import stack_gts
+        gts = stack_gts(data['data_samples'], model.tasks)
+        loss = sum(model.decode_head.loss_by_task(out['main'], gts).values())
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+
+    data_eval = model.data_preprocessor(batch, False)
+
+    def ttt_step():
+        losses = hook.ttt_loss(forward, data_eval['inputs'],
+                               data_eval['data_samples'], gen)
+        loss = sum(losses.values()) * hook.loss_scale
+        hook.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        hook.optimizer.step()
+
+    def timed(fn):
+        fn()  # warm-up
+        sync()
+        if device.startswith('cuda'):
+            torch.cuda.reset_peak_memory_stats()
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        times = []
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            fn()
+            sync()
+            times.append(time.perf_counter() - t)
+        if device.startswith('cuda'):
+            peak = torch.cuda.max_memory_allocated() / 2**20
+        else:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return statistics.median(times), peak, rss0 / 1024
+
+    model.train()
+    hook._set_mode(model, 'train')
+    plain_t, plain_peak, _ = timed(plain_step)
+    hook._set_mode(model, hook.norm_mode)
+    ttt_t, ttt_peak, _ = timed(ttt_step)
+    base = count(model.backbone) + count(model.neck) + count(model.decode_head)
+    extra = count(model.projection) + count(model.relation)
+    result = dict(
+        config=args.config, hook=args.hook, device=device,
+        batch=[n, 3, h, w], repeats=args.repeats,
+        threads=torch.get_num_threads(),
+        plain_fwd_bwd_s=round(plain_t, 4), ttt_step_s=round(ttt_t, 4),
+        ratio=round(ttt_t / plain_t, 3),
+        peak_mem_mib_plain=round(plain_peak, 1),
+        peak_mem_mib_after_ttt=round(ttt_peak, 1),
+        params_base=base, params_trttt_branches=extra,
+        param_overhead_pct=round(100.0 * extra / max(base, 1), 2))
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == '__main__':
+    main()
