@@ -45,6 +45,10 @@ def main(argv=None):
     setup_launcher(cfg, args.launcher)
     resolve_work_dir(cfg, args.config, args.work_dir)
     if args.amp:
+        import torch
+        if not torch.cuda.is_available():
+            raise SystemExit('--amp needs a CUDA device (mmengine\'s '
+                             'AmpOptimWrapper); on the CPU train without it')
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper == 'AmpOptimWrapper':
             print('AMP training is already enabled in the config.')
