@@ -46,7 +46,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--config', default='configs/trttt/synth_t2n.py')
     parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0,
+                        help='training and test-time seed')
+    parser.add_argument('--data-seed', type=int, default=0,
+                        help='seed of the synthetic benchmark in data/synth')
     parser.add_argument('--retrain', action='store_true',
                         help='train again even if a checkpoint exists')
     parser.add_argument('--skip-ttt', action='store_true')
@@ -57,7 +60,7 @@ def main():
     os.makedirs(wd, exist_ok=True)
 
     run([py, 'tools/data/make_synthetic.py', '--out', 'data/synth',
-         '--seed', str(args.seed)], osp.join(wd, 'make_synthetic.log'))
+         '--seed', str(args.data_seed)], osp.join(wd, 'make_synthetic.log'))
     print(f'  data ready ({time.time() - t0:.0f}s)')
 
     train_dir = osp.join(wd, 'train')
@@ -76,7 +79,10 @@ def main():
     results = {}
     runs = [('source', ['--split', 'val']), ('target', [])]
     if not args.skip_ttt:
-        runs.append(('trttt', ['--tta-hook', 'TRTTTHook']))
+        runs.append(('trttt', [
+            '--tta-hook', 'TRTTTHook', '--cfg-options',
+            f'ttt.TRTTTHook.seed={args.seed}'
+        ]))
     for name, extra in runs:
         out = osp.join(wd, f'metrics_{name}.json')
         run([py, 'tools/test.py', args.config, ckpt, '--work-dir',
