@@ -1,6 +1,6 @@
-# Paper-scale multi-task model: ResNetV1c-50, c2..c5 fused at 1/4 scale, one
-# light decoder per task. No pretrained weights are downloaded: set
-# model.pretrained (or backbone.init_cfg) to a local file to start from one.
+# Paper-scale multi-task model: ResNetV1c-50, c2..c5 resized to 1/4 scale and
+# concatenated (3840 channels), one 1x1 head per task, as the reference.
+# No pretrained weights are downloaded: set model.pretrained (or backbone.init_cfg) to a local file to start from one.
 norm_cfg = dict(type='BN', requires_grad=True)
 data_preprocessor = dict(
     type='MultiTaskDataPreProcessor',
@@ -27,8 +27,7 @@ model = dict(
         in_channels=[256, 512, 1024, 2048],
         in_index=[0, 1, 2, 3],
         channels=None,  # the reference keeps the raw concatenation (3840)
-        head_channels=256,
-        num_convs=1,
+        num_convs=0,  # a 1x1 head per task on the concatenation (reference)
         tasks=('semseg', 'depth', 'normal', 'edge'),
         num_classes=7,
         norm_cfg=norm_cfg,
