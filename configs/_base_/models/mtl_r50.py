@@ -1,6 +1,7 @@
 # Paper-scale multi-task model: ResNetV1c-50, c2..c5 resized to 1/4 scale and
 # concatenated (3840 channels), one 1x1 head per task, as the reference.
-# No pretrained weights are downloaded: set model.pretrained (or backbone.init_cfg) to a local file to start from one.
+# No pretrained weights are downloaded: set model.pretrained (or
+# backbone.init_cfg) to a local file to start from one.
 norm_cfg = dict(type='BN', requires_grad=True)
 data_preprocessor = dict(
     type='MultiTaskDataPreProcessor',
