@@ -10,6 +10,7 @@ nyudv2_train_pipeline = [
     dict(type='LoadMultiTaskImageFromFile'),
     dict(type='LoadMultiTaskAnnotations'),
     dict(type='MultiTaskRandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),  # mmseg's; touches the image only
     dict(type='PackMultiTaskInputs'),
 ]
 nyudv2_test_pipeline = [

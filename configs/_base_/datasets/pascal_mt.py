@@ -14,6 +14,7 @@ pascal_train_pipeline = [
     dict(type='LoadMultiTaskImageFromFile'),
     dict(type='LoadMultiTaskAnnotations'),
     dict(type='MultiTaskRandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),  # mmseg's; touches the image only
     dict(type='PackMultiTaskInputs'),
 ]
 pascal_test_pipeline = [

@@ -6,6 +6,9 @@ data_root = 'data/synth'
 # faster on 2 cores than worker processes competing with torch's threads.
 tasks = ('semseg', 'depth', 'normal', 'edge')
 class_map = 't2n'
+# No photometric augmentation here: the demo measures how much an appearance
+# shift hurts and how much test-time training recovers (the paper-scale
+# configs use mmseg's PhotoMetricDistortion).
 train_pipeline = [
     dict(type='LoadMultiTaskImageFromFile'),
     dict(type='LoadMultiTaskAnnotations'),
