@@ -88,6 +88,11 @@ def main(argv=None):
     cfg.load_from = args.checkpoint
     if args.tta_hook:
         add_tta_hook(cfg, args.tta_hook)
+        # Test-time objectives use only some branches (e.g. not the TP heads):
+        # DDP must not wait for gradients of the unused parameters.
+        cfg.find_unused_parameters = True
+        if cfg.get('model_wrapper_cfg'):
+            cfg.model_wrapper_cfg.setdefault('find_unused_parameters', True)
     if args.split == 'val':
         cfg.test_dataloader = cfg.val_dataloader
         cfg.test_evaluator = cfg.val_evaluator

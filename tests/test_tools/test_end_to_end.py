@@ -158,3 +158,27 @@ def test_amp_without_cuda_is_a_clear_error():
         pytest.skip('CUDA present: --amp is valid here')
     with pytest.raises(SystemExit, match='--amp needs a CUDA device'):
         load_tool('train').main([CONFIG, '--amp'])
+
+
+@pytest.mark.dist
+def test_two_process_cpu_trttt(trained, bench, tmp_path):
+    """TR-TTT under DDP: the update goes through the wrapped model."""
+    _, ckpt = trained
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
+    out = str(tmp_path / 'metrics.json')
+    cmd = [
+        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+        '--master_port=29518', osp.join(ROOT, 'tools', 'test.py'), CONFIG,
+        ckpt, '--launcher', 'pytorch', '--tta-hook', 'TRTTTHook',
+        '--work-dir', str(tmp_path), '--metrics-out', out, '--cfg-options',
+        'ttt.TRTTTHook.steps=2', 'test_dataloader.batch_size=2',
+        *data_options(bench)[:3]
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                         timeout=300, cwd=ROOT)
+    log = res.stdout + res.stderr
+    assert res.returncode == 0, log[-3000:]
+    metrics = json.load(open(out))
+    # 8 target images, 2 ranks x batch 2 -> 2 batches per rank, 2 steps each
+    assert metrics['ttt/steps'] == 4
+    assert 'delta_ttt' in metrics and 'base/semseg/mIoU' in metrics
