@@ -51,7 +51,6 @@ def main(argv=None):
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     cfg = Config.fromfile(args.config)
     model = MODELS.build(cfg.model).to(device)
-    model.init_weights()
     hook_cfg = dict(type=args.hook)
     hook_cfg.update((cfg.get('ttt', {}) or {}).get(args.hook, {}))
     hook_cfg.update(eval_source=False, curve=False)
