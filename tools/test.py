@@ -11,10 +11,10 @@ import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.config import Config, ConfigDict  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from trttt_mm.utils import resolve_work_dir, setup_launcher  # noqa: E402
+from trttt_mm.utils import add_runner_args, load_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -22,7 +22,7 @@ def parse_args(argv=None):
         description='Test (and optionally test-time train) a trttt_mm model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the dir to save logs and metrics')
+    add_runner_args(parser)
     parser.add_argument(
         '--tta-hook', metavar='NAME',
         help='test-time training hook to run online during the test loop '
@@ -36,17 +36,7 @@ def parse_args(argv=None):
         '--split', choices=['test', 'val'], default='test',
         help="evaluate on the config's test_dataloader (default) or on its "
         'val_dataloader')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings in the config, key=value')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parser.parse_args(argv)
 
 
 def add_tta_hook(cfg: Config, name: str) -> dict:
@@ -76,15 +66,9 @@ def add_tta_hook(cfg: Config, name: str) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        raise SystemExit(f'config file not found: {args.config}')
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint not found: {args.checkpoint}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    setup_launcher(cfg, args.launcher)
-    resolve_work_dir(cfg, args.config, args.work_dir)
+    cfg = load_config(args)
     cfg.load_from = args.checkpoint
     if args.tta_hook:
         add_tta_hook(cfg, args.tta_hook)

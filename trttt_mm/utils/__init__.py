@@ -1,1 +1,2 @@
-from .launch import resolve_work_dir, setup_launcher  # noqa: F401
+from .launch import (add_runner_args, load_config, resolve_work_dir,  # noqa: F401
+                     setup_launcher)

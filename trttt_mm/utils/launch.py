@@ -1,11 +1,12 @@
 """Runner set-up shared by tools/train.py and tools/test.py."""
+import argparse
 import os
 import os.path as osp
 from typing import Optional
 
 import torch
 import torch.distributed as dist
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 
 def setup_launcher(cfg: Config, launcher: str) -> None:
@@ -42,3 +43,30 @@ def resolve_work_dir(cfg: Config, config_path: str,
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config_path))[0])
+
+
+def add_runner_args(parser: argparse.ArgumentParser) -> None:
+    """Arguments tools/train.py and tools/test.py share with mmseg's tools."""
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings in the config, key=value')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Read ``args.config``, apply ``--cfg-options``, the launcher and the
+    work dir; export LOCAL_RANK for launchers that pass ``--local-rank``."""
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if not osp.isfile(args.config):
+        raise SystemExit(f'config file not found: {args.config}')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    setup_launcher(cfg, args.launcher)
+    resolve_work_dir(cfg, args.config, args.work_dir)
+    return cfg
