@@ -207,3 +207,33 @@ def test_prefix_and_registry():
     m = run(metric, [sample(gt_sem_seg=SEG_GT, pred_sem_seg=SEG_PRED)])
     assert set(m) == {'nyud/semseg/mIoU', 'nyud/semseg/aAcc',
                       'nyud/semseg/mAcc'}
+
+
+def test_per_class_table_can_be_silenced(caplog):
+    import torch
+    from mmengine.logging import MMLogger
+    from trttt_mm.evaluation.metrics import MultiTaskMetric
+    MMLogger.get_instance('mmengine')
+
+    def run(flag):
+        m = MultiTaskMetric(tasks=('semseg', ), num_classes=2,
+                            log_per_class=flag)
+        m.dataset_meta = dict(classes=('a', 'b'))
+        gt = torch.tensor([[[0, 1]]])
+        m.process({}, [dict(pred_sem_seg=dict(data=gt.clone()),
+                            gt_sem_seg=dict(data=gt))])
+        return m.compute_metrics(m.results)
+
+    import io
+    import logging
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        assert run(False)['semseg/mIoU'] == 100.0
+        assert 'per class results' not in stream.getvalue()
+        run(True)
+        assert 'per class results' in stream.getvalue()
+    finally:
+        logger.removeHandler(handler)

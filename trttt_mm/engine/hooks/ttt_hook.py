@@ -222,8 +222,12 @@ class BaseTTTHook(Hook):
                            loss=[], metrics=[], base_metrics=[],
                            delta_ttt=[])
         evaluator = runner.test_loop.evaluator
-        self._curve_eval = Evaluator(copy.deepcopy(evaluator.metrics)) \
-            if self.curve else None
+        self._curve_eval = None
+        if self.curve:
+            self._curve_eval = Evaluator(copy.deepcopy(evaluator.metrics))
+            for metric in self._curve_eval.metrics:
+                if hasattr(metric, 'log_per_class'):
+                    metric.log_per_class = False  # evaluated every batch
         self._source_model = None
         self._source_eval = None
         if self.eval_source:

@@ -127,6 +127,7 @@ class MultiTaskMetric(BaseMetric):
         rmse_mode: ``'pooled'`` or ``'aligned'``: which variant ``depth/rmse``
             and ``edge/rmse`` report.
         normal_bin_width: histogram bin width in degrees for the median angle.
+        log_per_class: log the per-class IoU/Acc table on each evaluation.
         collect_device: ``'cpu'`` or ``'gpu'``, as in mmengine.
         prefix: prefix of every key; ``None`` writes ``semseg/mIoU`` etc.
         collect_dir: temporary directory for CPU collection, as in mmengine.
@@ -139,6 +140,7 @@ class MultiTaskMetric(BaseMetric):
                  absent_class_zero: bool = False,
                  rmse_mode: str = 'pooled',
                  normal_bin_width: float = 0.01,
+                 log_per_class: bool = True,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None) -> None:
@@ -158,6 +160,7 @@ class MultiTaskMetric(BaseMetric):
             raise ValueError(f'MultiTaskMetric: rmse_mode must be one of '
                              f'{RMSE_MODES}, got {rmse_mode!r}')
         self.rmse_mode = rmse_mode
+        self.log_per_class = bool(log_per_class)
         if not normal_bin_width > 0:
             raise ValueError('MultiTaskMetric: normal_bin_width must be > 0, '
                              f'got {normal_bin_width}')
@@ -350,7 +353,8 @@ class MultiTaskMetric(BaseMetric):
             'semseg/mIoU': _nanmean(miou_terms) * 100,
             'semseg/mAcc': _nanmean(acc) * 100,
         }
-        self._log_class_table(iou, acc)
+        if self.log_per_class:
+            self._log_class_table(iou, acc)
         return metrics
 
     def _log_class_table(self, iou: np.ndarray, acc: np.ndarray) -> None:
