@@ -145,6 +145,29 @@ class TestTTTHooks(RunnerTestCase):
         assert curve['final']['delta_ttt'] == pytest.approx(
             metrics['delta_ttt'])
 
+    def test_param_selection_moves_only_the_chosen_parameters(self):
+        def norm_names(model):
+            from trttt_mm.engine.hooks.ttt_hook import _NORM_TYPES
+            return {f'{mn}.{pn}' for mn, m in model.named_modules()
+                    if isinstance(m, _NORM_TYPES)
+                    for pn, _ in m.named_parameters(recurse=False)}
+
+        for params in ('norm', r'^relation\.'):
+            runner = self._runner(steps=2, params=params, norm_mode='eval',
+                                  optimizer=dict(type='SGD', lr=0.5),
+                                  loss_scale=1.0, restore_after=False,
+                                  grad_clip=10.0)
+            before = dict(runner.model.named_parameters())
+            before = {k: v.detach().clone() for k, v in before.items()}
+            runner.test()
+            changed = {k for k, v in runner.model.named_parameters()
+                       if not torch.equal(v, before[k])}
+            assert changed, params
+            if params == 'norm':
+                assert changed <= norm_names(runner.model)
+            else:
+                assert all(k.startswith('relation.') for k in changed)
+
     def test_model_without_trl_is_refused(self):
         cfg = copy.deepcopy(self.cfg)
         cfg.model = small_model_cfg(False, False)
