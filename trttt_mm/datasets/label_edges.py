@@ -8,9 +8,9 @@ as ``thin(|Laplacian(LabelMap)| > 0)``:
    ``Laplacian`` with ``ksize=1``, kernel ``[[0,1,0],[1,-4,1],[0,1,0]]``,
    reflect-101 border) is non-zero where a pixel's label differs from its
    neighbours; this marks both sides of every label change (2 px wide).
-2. :func:`thin`: morphological thinning (the two-subiteration parallel
-   algorithm of Guo & Hall, 1989) reduces that band to a one-pixel-wide,
-   8-connected line without breaking it.
+2. :func:`thin`: morphological thinning (scikit-image's implementation of
+   the two-subiteration parallel algorithm of Guo & Hall, 1989) reduces that
+   band to a one-pixel-wide, 8-connected line without breaking it.
 
 Computing this for every image in every epoch is wasted work, so
 :class:`EdgeCache` keeps the results in an in-memory LRU and, optionally, in
@@ -25,69 +25,18 @@ from collections import OrderedDict
 from typing import Callable, Optional, Tuple
 
 import numpy as np
+from skimage.morphology import thin as skimage_thin
 
 #: Bump when the edge definition changes (invalidates on-disk caches).
 EDGE_ALGORITHM_VERSION = 1
-
-# Neighbours x1..x8 of Guo & Hall, counter-clockwise from east, as
-# (row, column) offsets; rows grow downwards, so north is row - 1.
-_NEIGHBOURS = ((0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1), (1, 0),
-               (1, 1))
-
-
-def _thin_luts() -> Tuple[np.ndarray, np.ndarray]:
-    """Deletion tables of the two subiterations, indexed by neighbour code.
-
-    Bit ``i`` of a code is neighbour ``x(i + 1)``. A foreground pixel is
-    deleted in subiteration 1 (2) when
-
-    - C(p) = 1: exactly one ``i`` in 1..4 has ``x(2i-1) = 0`` and
-      ``x(2i) or x(2i+1)`` (``x9 = x1``), i.e. p joins one 8-component;
-    - 2 <= min(N1, N2) <= 3, with N1 = sum_k (x(2k-1) or x(2k)) and
-      N2 = sum_k (x(2k) or x(2k+1)), k = 1..4: p is neither an end point
-      nor interior;
-    - subiteration 1: ``(x2 or x3 or not x8) and x1`` is false;
-      subiteration 2: ``(x6 or x7 or not x4) and x5`` is false.
-    """
-    first = np.zeros(256, dtype=bool)
-    second = np.zeros(256, dtype=bool)
-    for code in range(256):
-        bits = [(code >> i) & 1 for i in range(8)]
-
-        def x(i, bits=bits):  # 1-based with wrap-around (x9 = x1)
-            return bits[(i - 1) % 8]
-
-        c = sum(1 for i in range(1, 5)
-                if not x(2 * i - 1) and (x(2 * i) or x(2 * i + 1)))
-        n1 = sum(1 for k in range(1, 5) if x(2 * k - 1) or x(2 * k))
-        n2 = sum(1 for k in range(1, 5) if x(2 * k) or x(2 * k + 1))
-        if c != 1 or not 2 <= min(n1, n2) <= 3:
-            continue
-        first[code] = not ((x(2) or x(3) or not x(8)) and x(1))
-        second[code] = not ((x(6) or x(7) or not x(4)) and x(5))
-    return first, second
-
-
-_LUT_FIRST, _LUT_SECOND = _thin_luts()
-
-
-def _neighbour_codes(img: np.ndarray) -> np.ndarray:
-    """8-bit code of each pixel's neighbours (outside the image = 0)."""
-    h, w = img.shape
-    padded = np.zeros((h + 2, w + 2), dtype=np.uint8)
-    padded[1:-1, 1:-1] = img
-    code = np.zeros((h, w), dtype=np.uint8)
-    for bit, (dy, dx) in enumerate(_NEIGHBOURS):
-        code |= padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] << np.uint8(bit)
-    return code
 
 
 def thin(mask: np.ndarray, max_iter: Optional[int] = None) -> np.ndarray:
     """Thin a binary mask to one-pixel-wide, 8-connected lines.
 
-    Guo & Hall's parallel two-subiteration thinning, repeated until no pixel
-    changes (or ``max_iter`` full iterations). Pixels outside the image
-    count as background.
+    scikit-image's ``morphology.thin`` (Guo & Hall's parallel
+    two-subiteration thinning), repeated until no pixel changes (or
+    ``max_iter`` iterations). Pixels outside the image count as background.
 
     Args:
         mask: ``(H, W)`` array, non-zero = foreground.
@@ -99,19 +48,7 @@ def thin(mask: np.ndarray, max_iter: Optional[int] = None) -> np.ndarray:
     img = np.asarray(mask).astype(bool)
     if img.ndim != 2:
         raise ValueError(f'thin expects a 2-D mask, got shape {img.shape}')
-    img = img.astype(np.uint8)
-    it = 0
-    while max_iter is None or it < max_iter:
-        changed = False
-        for lut in (_LUT_FIRST, _LUT_SECOND):
-            delete = lut[_neighbour_codes(img)] & (img == 1)
-            if delete.any():
-                img[delete] = 0
-                changed = True
-        it += 1
-        if not changed:
-            break
-    return img.astype(bool)
+    return skimage_thin(img, max_num_iter=max_iter).astype(bool)
 
 
 def label_boundaries(label_map: np.ndarray) -> np.ndarray:

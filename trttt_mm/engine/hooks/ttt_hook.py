@@ -16,7 +16,7 @@ import json
 import os.path as osp
 import re
 import shutil
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn

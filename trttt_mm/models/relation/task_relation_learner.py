@@ -1,6 +1,5 @@
 """Task Relation Learner (paper §3.3): an MAE-style light ViT over masked task
 latents that predicts every task."""
-import math
 from functools import partial
 from typing import Dict, Optional, Sequence, Tuple, Union
 
