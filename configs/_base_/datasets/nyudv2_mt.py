@@ -18,30 +18,12 @@ nyudv2_test_pipeline = [
     dict(type='LoadMultiTaskAnnotations'),
     dict(type='PackMultiTaskInputs'),
 ]
+# Package suffixes are detected from the files (the dataset's 'auto' default).
+nyudv2_dataset = dict(type='NYUDv2MultiTaskDataset', data_root=nyudv2_root)
 nyudv2_source_train = dict(
-    type='NYUDv2MultiTaskDataset',
-    data_root=nyudv2_root,
-    split='train',
-    img_suffix='auto',
-    normal_suffix='auto',
-    edge_suffix='auto',
-    pipeline=nyudv2_train_pipeline)
+    nyudv2_dataset, split='train', pipeline=nyudv2_train_pipeline)
 nyudv2_source_val = dict(
-    type='NYUDv2MultiTaskDataset',
-    data_root=nyudv2_root,
-    split='val',
-    img_suffix='auto',
-    normal_suffix='auto',
-    edge_suffix='auto',
-    test_mode=True,
+    nyudv2_dataset, split='val', test_mode=True,
     pipeline=nyudv2_test_pipeline)
 # As a target domain, TTT streams the 654 val images in order.
-nyudv2_target_test = dict(
-    type='NYUDv2MultiTaskDataset',
-    data_root=nyudv2_root,
-    split='val',
-    img_suffix='auto',
-    normal_suffix='auto',
-    edge_suffix='auto',
-    test_mode=True,
-    pipeline=nyudv2_test_pipeline)
+nyudv2_target_test = nyudv2_source_val

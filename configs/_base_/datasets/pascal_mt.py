@@ -22,24 +22,14 @@ pascal_test_pipeline = [
     dict(type='LoadMultiTaskAnnotations'),
     dict(type='PackMultiTaskInputs'),
 ]
+pascal_dataset = dict(
+    type='PascalContextMultiTaskDataset',
+    data_root=pascal_root,
+    edge_cache_dir=pascal_edge_cache_dir)
 pascal_source_train = dict(
-    type='PascalContextMultiTaskDataset',
-    data_root=pascal_root,
-    split='train',
-    edge_cache_dir=pascal_edge_cache_dir,
-    pipeline=pascal_train_pipeline)
+    pascal_dataset, split='train', pipeline=pascal_train_pipeline)
 pascal_source_val = dict(
-    type='PascalContextMultiTaskDataset',
-    data_root=pascal_root,
-    split='val',
-    edge_cache_dir=pascal_edge_cache_dir,
-    test_mode=True,
+    pascal_dataset, split='val', test_mode=True,
     pipeline=pascal_test_pipeline)
 # As a target domain, TTT streams the 5105 val images in order.
-pascal_target_test = dict(
-    type='PascalContextMultiTaskDataset',
-    data_root=pascal_root,
-    split='val',
-    edge_cache_dir=pascal_edge_cache_dir,
-    test_mode=True,
-    pipeline=pascal_test_pipeline)
+pascal_target_test = pascal_source_val

@@ -18,30 +18,16 @@ taskonomy_test_pipeline = [
     dict(type='LoadMultiTaskAnnotations'),
     dict(type='PackMultiTaskInputs'),
 ]
+taskonomy_dataset = dict(
+    type='TaskonomyMultiTaskDataset',
+    data_root=taskonomy_root,
+    layout='auto',
+    edge_domain='edge_occlusion',
+    edge_threshold=0.02)  # of full scale; see TaskonomyMultiTaskDataset
 taskonomy_source_train = dict(
-    type='TaskonomyMultiTaskDataset',
-    data_root=taskonomy_root,
-    split='train',
-    layout='auto',
-    edge_domain='edge_occlusion',
-    edge_threshold=0.02,  # of full scale; see TaskonomyMultiTaskDataset
-    pipeline=taskonomy_train_pipeline)
+    taskonomy_dataset, split='train', pipeline=taskonomy_train_pipeline)
 taskonomy_source_val = dict(
-    type='TaskonomyMultiTaskDataset',
-    data_root=taskonomy_root,
-    split='val',
-    layout='auto',
-    edge_domain='edge_occlusion',
-    edge_threshold=0.02,
-    test_mode=True,
+    taskonomy_dataset, split='val', test_mode=True,
     pipeline=taskonomy_test_pipeline)
 # As a target domain, TTT streams the test buildings in order.
-taskonomy_target_test = dict(
-    type='TaskonomyMultiTaskDataset',
-    data_root=taskonomy_root,
-    split='test',
-    layout='auto',
-    edge_domain='edge_occlusion',
-    edge_threshold=0.02,
-    test_mode=True,
-    pipeline=taskonomy_test_pipeline)
+taskonomy_target_test = dict(taskonomy_source_val, split='test')
