@@ -182,3 +182,16 @@ def test_two_process_cpu_trttt(trained, bench, tmp_path):
     # 8 target images, 2 ranks x batch 2 -> 2 batches per rank, 2 steps each
     assert metrics['ttt/steps'] == 4
     assert 'delta_ttt' in metrics and 'base/semseg/mIoU' in metrics
+
+
+def test_bad_tool_inputs_are_named(tmp_path):
+    with pytest.raises(SystemExit, match='config file not found'):
+        load_tool('train').main([str(tmp_path / 'nope.py')])
+    bad = tmp_path / 'curve.json'
+    bad.write_text('{"metrics": []}')
+    plot = load_tool('analysis/plot_ttt_curve')
+    with pytest.raises(SystemExit, match='no per-batch metrics'):
+        plot.main([str(bad), '--out', str(tmp_path / 'x.png')])
+    with pytest.raises(SystemExit, match='cannot read'):
+        plot.main([str(tmp_path / 'missing.json'), '--out',
+                   str(tmp_path / 'x.png')])
