@@ -6,15 +6,17 @@ import argparse
 import json
 import os
 import os.path as osp
-import shutil
 import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 from mmengine.config import Config, ConfigDict  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
-from trttt_mm.utils import add_runner_args, load_config  # noqa: E402
+from trttt_mm.utils import ToolRunner, add_runner_args, load_config  # noqa
+from trttt_mm.utils.checkpoint import CheckpointMismatchError  # noqa: E402
+
+#: An existing --metrics-out file larger than this is never a metrics JSON.
+MAX_METRICS_BYTES = 1 << 20
 
 
 def parse_args(argv=None):
@@ -31,7 +33,13 @@ def parse_args(argv=None):
     parser.add_argument(
         '--metrics-out', metavar='FILE',
         help='where to write the metrics JSON (default: '
-        '<work-dir>/metrics.json)')
+        '<work-dir>/metrics.json); an existing file is only replaced when '
+        'it is an earlier metrics JSON')
+    parser.add_argument(
+        '--partial-load', action='store_true', default=False,
+        help='load the checkpoint even when keys are missing, unexpected or '
+        'of another shape (logged; those weights keep their initial '
+        'values). Default: such a checkpoint is an error')
     parser.add_argument(
         '--split', choices=['test', 'val'], default='test',
         help="evaluate on the config's test_dataloader (default) or on its "
@@ -64,12 +72,121 @@ def add_tta_hook(cfg: Config, name: str) -> dict:
     return hook
 
 
+def valid_ttt_names() -> list:
+    """Names a ``ttt.NAME`` config entry may use: registered hooks that
+    subclass ``BaseTTTHook``, and the registered ``TTTMonitorHook``."""
+    import trttt_mm  # noqa: F401  (registers the hooks)
+    from trttt_mm.engine.hooks import ttt_hook_names
+    from mmseg.registry import HOOKS
+    names = list(ttt_hook_names())
+    monitor = HOOKS.get('TTTMonitorHook')
+    if isinstance(monitor, type) and monitor.__name__ == 'TTTMonitorHook':
+        names.append('TTTMonitorHook')
+    return sorted(set(names))
+
+
+def check_ttt_config(cfg: Config) -> None:
+    """Every key of ``cfg.ttt`` must name a test-time hook: a typo such as
+    ``--cfg-options ttt.TRTTHook.steps=1`` would otherwise be ignored.
+
+    Raises:
+        SystemExit: naming the unknown entries and the valid names.
+    """
+    ttt = cfg.get('ttt', None)
+    if not isinstance(ttt, dict):
+        return
+    valid = valid_ttt_names()
+    unknown = [name for name in ttt if name not in valid]
+    if unknown:
+        raise SystemExit(
+            f'config ttt: {", ".join(repr(n) for n in unknown)} '
+            f'{"is not a" if len(unknown) == 1 else "are not"} registered '
+            f'test-time hook{"" if len(unknown) == 1 else "s"}; valid names: '
+            f'{", ".join(valid)}')
+    for name, value in ttt.items():
+        if not isinstance(value, dict):
+            raise SystemExit(
+                f'config ttt.{name} must be a dict of hook arguments, not '
+                f'{type(value).__name__} {value!r}')
+
+
+def _is_metrics_json(path: str) -> bool:
+    """True when ``path`` holds a JSON object of str -> number, str, list
+    (or null/bool), as this tool writes."""
+    if osp.getsize(path) > MAX_METRICS_BYTES:
+        return False
+    try:
+        with open(path, 'rb') as f:
+            data = json.loads(f.read().decode('utf-8'))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and all(
+        isinstance(k, str) and (v is None or isinstance(
+            v, (bool, int, float, str, list))) for k, v in data.items())
+
+
+def check_metrics_out(path: str, what: str = '--metrics-out') -> None:
+    """Refuse a metrics path that would fail or destroy data, before the run.
+
+    The path must not be a directory; an existing file must be an earlier
+    metrics JSON (anything else, e.g. a checkpoint, is never overwritten) and
+    writable; the nearest existing parent must be a writable directory.
+
+    Raises:
+        SystemExit: saying what is wrong with ``path``.
+    """
+    if osp.isdir(path):
+        raise SystemExit(f'{what} {path} is a directory; give a file path '
+                         '(e.g. DIR/metrics.json)')
+    if osp.lexists(path):
+        if not osp.isfile(path):
+            raise SystemExit(f'{what} {path} exists and is not a regular '
+                             'file')
+        if not _is_metrics_json(path):
+            raise SystemExit(
+                f'{what} {path} exists and is not a metrics JSON '
+                f'({osp.getsize(path)} bytes); refusing to overwrite it. '
+                'Choose another path or remove the file yourself')
+        if not os.access(path, os.W_OK):
+            raise SystemExit(f'{what} {path} is not writable')
+    parent = osp.dirname(osp.abspath(path))
+    while not osp.lexists(parent):
+        parent = osp.dirname(parent)
+    if not osp.isdir(parent):
+        raise SystemExit(f'{what} {path}: {parent} is not a directory')
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise SystemExit(f'{what} {path}: directory {parent} is not '
+                         'writable')
+
+
+def write_json_atomic(path: str, data: dict) -> None:
+    """Write ``data`` next to ``path`` and rename it into place."""
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = osp.join(folder, f'.{osp.basename(path)}.{os.getpid()}.tmp')
+    try:
+        with open(tmp, 'w') as f:
+            json.dump(data, f, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint not found: {args.checkpoint}')
     cfg = load_config(args)
+    check_ttt_config(cfg)
+    out = args.metrics_out or osp.join(cfg.work_dir, 'metrics.json')
+    what = '--metrics-out' if args.metrics_out else 'metrics file'
+    check_metrics_out(out, what)
+    # The tool loads the weights itself (ToolRunner.load_checkpoint): strictly
+    # unless --partial-load, before any before_test hook runs.
     cfg.load_from = args.checkpoint
+    cfg.resume = False
     if args.tta_hook:
         add_tta_hook(cfg, args.tta_hook)
         # Test-time objectives use only some branches (e.g. not the TP heads):
@@ -80,20 +197,25 @@ def main(argv=None):
     if args.split == 'val':
         cfg.test_dataloader = cfg.val_dataloader
         cfg.test_evaluator = cfg.val_evaluator
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    runner = ToolRunner.from_cfg(
+        cfg, checkpoint_policy='partial' if args.partial_load else 'strict')
+    try:
+        metrics = runner.test()
+    except CheckpointMismatchError as e:
+        raise SystemExit(f'error: {e}') from e
     if runner.rank == 0:
         metrics = {k: (float(v) if isinstance(v, (int, float)) else v)
                    for k, v in metrics.items()}
-        # A copy in the run's timestamped log dir keeps every run's numbers;
+        # A copy in the run's own log dir keeps every run's numbers;
         # <work-dir>/metrics.json (or --metrics-out) holds the latest.
         run_copy = osp.join(runner.log_dir, 'metrics.json')
-        with open(run_copy, 'w') as f:
-            json.dump(metrics, f, indent=2)
-        out = args.metrics_out or osp.join(cfg.work_dir, 'metrics.json')
-        if osp.dirname(out):
-            os.makedirs(osp.dirname(out), exist_ok=True)
-        shutil.copyfile(run_copy, out)
+        write_json_atomic(run_copy, metrics)
+        try:
+            check_metrics_out(out, what)  # may have changed during the run
+        except SystemExit as e:
+            raise SystemExit(f'{e} (this run\'s metrics are in '
+                             f'{run_copy})') from None
+        write_json_atomic(out, metrics)
         runner.logger.info(f'metrics written to {out}')
 
 

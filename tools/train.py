@@ -5,9 +5,7 @@ import sys
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
-from mmengine.runner import Runner  # noqa: E402
-
-from trttt_mm.utils import add_runner_args, load_config  # noqa: E402
+from trttt_mm.utils import ToolRunner, add_runner_args, load_config  # noqa
 
 
 def parse_args(argv=None):
@@ -38,7 +36,9 @@ def main(argv=None):
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
-    runner = Runner.from_cfg(cfg)
+    # ToolRunner: a log dir of its own even when another run starts in the
+    # same second; load_from (fine-tuning) still loads the mmengine way.
+    runner = ToolRunner.from_cfg(cfg)
     runner.train()
 
 

@@ -1,2 +1,2 @@
-from .launch import (add_runner_args, load_config, resolve_work_dir,  # noqa: F401
-                     setup_launcher)
+from .launch import (ToolRunner, add_runner_args, claim_run_dir,  # noqa: F401
+                     load_config, resolve_work_dir, setup_launcher)

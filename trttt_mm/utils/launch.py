@@ -7,6 +7,86 @@ from typing import Optional
 import torch
 import torch.distributed as dist
 from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+
+def claim_run_dir(work_dir: str, timestamp: str) -> str:
+    """Create ``work_dir/<timestamp>`` atomically and return its name; when
+    another run took that name (runs started in the same second), take
+    ``<timestamp>_1``, ``<timestamp>_2``, ... instead."""
+    os.makedirs(work_dir, exist_ok=True)
+    suffix = 0
+    while True:
+        name = timestamp if suffix == 0 else f'{timestamp}_{suffix}'
+        try:
+            os.mkdir(osp.join(work_dir, name))
+            return name
+        except FileExistsError:
+            suffix += 1
+
+
+class ToolRunner(Runner):
+    """The mmengine ``Runner`` of tools/train.py and tools/test.py.
+
+    * Every run gets its own log dir: mmengine names it after the start
+      second only (``work_dir/<YYYYmmdd_HHMMSS>``), so two runs started in the
+      same second shared it and overwrote each other's logs and metrics. The
+      name is claimed atomically on rank 0 (with a ``_N`` suffix when taken)
+      and broadcast to the other ranks; the experiment name (and with it the
+      logger, message hub and visualizer instances) follows it.
+    * ``checkpoint_policy``: None loads ``load_from`` the mmengine way
+      (non-strict, used by training); ``'strict'`` or ``'partial'`` load it
+      through :func:`trttt_mm.utils.checkpoint.load_runner_checkpoint`, which
+      fails on (or, when partial, logs) missing, unexpected and
+      shape-mismatched keys and records the keys not loaded in the message hub.
+    """
+
+    checkpoint_policy: Optional[str] = None
+
+    @classmethod
+    def from_cfg(cls, cfg: Config, checkpoint_policy: Optional[str] = None):
+        runner = super().from_cfg(cfg)
+        runner.checkpoint_policy = checkpoint_policy
+        return runner
+
+    def setup_env(self, env_cfg) -> None:
+        super().setup_env(env_cfg)
+        from mmengine.dist import broadcast_object_list, get_rank
+        name = [claim_run_dir(self._work_dir, self._timestamp)
+                if get_rank() == 0 else None]
+        if self._distributed and dist.is_available() \
+                and dist.is_initialized() and dist.get_world_size() > 1:
+            broadcast_object_list(name, src=0)
+        self._timestamp = name[0]
+
+    def load_checkpoint(self, filename: str, map_location='cpu',
+                        strict: bool = False, revise_keys=None):
+        if self.checkpoint_policy is None:
+            kwargs = {} if revise_keys is None else dict(
+                revise_keys=revise_keys)
+            return super().load_checkpoint(filename, map_location, strict,
+                                           **kwargs)
+        if self.checkpoint_policy not in ('strict', 'partial'):
+            raise ValueError(
+                f'checkpoint_policy must be None, "strict" or "partial", '
+                f'not {self.checkpoint_policy!r}')
+        from .checkpoint import load_runner_checkpoint
+        checkpoint = load_runner_checkpoint(
+            self, filename, partial=self.checkpoint_policy == 'partial')
+        self._has_loaded = True
+        return checkpoint
+
+
+def unique_visualizer(cfg: Config) -> None:
+    """Let each runner name its visualizer after its (unique) experiment.
+
+    A fixed ``visualizer.name`` makes mmengine hand a second runner in the
+    same process the first one's visualizer, which keeps writing into the
+    first run's log dir.
+    """
+    vis = cfg.get('visualizer')
+    if isinstance(vis, dict):
+        vis.pop('name', None)
 
 
 def setup_launcher(cfg: Config, launcher: str) -> None:
@@ -69,4 +149,5 @@ def load_config(args: argparse.Namespace) -> Config:
         cfg.merge_from_dict(args.cfg_options)
     setup_launcher(cfg, args.launcher)
     resolve_work_dir(cfg, args.config, args.work_dir)
+    unique_visualizer(cfg)
     return cfg
