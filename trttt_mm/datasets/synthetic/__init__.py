@@ -1,17 +1,18 @@
 """Procedural synthetic multi-task benchmark with a controlled domain shift.
 
-Scenes (rooms with furniture of the seven shared classes) are ray-cast with
-numpy; the source domain is written in the Taskonomy layout, the target
-domain in the NYUD-v2 layout (and optionally a third in the PASCAL_MT
-layout), byte-for-byte in the encodings of the real packages. Entry point:
-:func:`generate_benchmark` (CLI: ``tools/data/make_synthetic.py``).
+Scenes (rooms with furniture of the seven shared classes) are sampled
+(:mod:`.sampling`) and ray-cast with numpy (:mod:`.raycast`); the source
+domain is written in the Taskonomy layout, the target domain in the NYUD-v2
+layout (and optionally a third in the PASCAL_MT layout), byte-for-byte in
+the encodings of the real packages. Entry point: :func:`generate_benchmark`
+(CLI: ``tools/data/make_synthetic.py``).
 """
 from .appearance import (PASCAL_STYLE, SOURCE_STYLE, STYLES, TARGET_STYLE,
                          DomainStyle, render_rgb)
 from .benchmark import (DEFAULTS, DOMAIN_IDS, LAYOUTS, generate_benchmark,
                         render_view)
-from .scene import (CLASSES, SHARED_CLASSES, GeometryMaps, Scene,
-                    occlusion_edges, render_geometry, sample_scene)
+from .raycast import GeometryMaps, occlusion_edges, render_geometry
+from .sampling import CLASSES, SHARED_CLASSES, Scene, sample_scene
 from .writers import (NYU40_IDS, PASCAL_CONTEXT_IDS, TASKONOMY_DEPTH_INVALID,
                       TASKONOMY_DEPTH_SCALE, TASKONOMY_EDGE_VALUE,
                       TASKONOMY_SEG_IDS, VOC_IDS, decode_normals,

@@ -1,6 +1,6 @@
 """Appearance domains: how a rendered scene is turned into an RGB image.
 
-The geometry of a scene (``scene.render_geometry``) is the same in every
+The geometry of a scene (``raycast.render_geometry``) is the same in every
 domain; a :class:`DomainStyle` decides only the look: per-class palette,
 procedural textures, lighting, fog, colour cast, contrast/gamma, sensor noise
 and blur. The source style is clean and flat-coloured (like a rendered
@@ -14,7 +14,8 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from .scene import CLASSES, GeometryMaps
+from .raycast import GeometryMaps
+from .sampling import CLASSES
 
 RGB = Tuple[float, float, float]
 Range = Tuple[float, float]

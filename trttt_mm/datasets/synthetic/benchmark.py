@@ -3,7 +3,7 @@
 The source domain is written in the Taskonomy (omnidata) layout, the target
 domain in the NYUD-v2 (ATRC) layout and, optionally, a third domain in the
 PASCAL_MT layout. All domains draw scenes from the same distribution
-(:func:`scene.sample_scene`); they differ only in appearance
+(:func:`sampling.sample_scene`); they differ only in appearance
 (:mod:`appearance`). Every image is deterministic given ``seed``:
 
 * scene:      ``np.random.default_rng([seed, domain_id, split_id, index, 0])``
@@ -17,7 +17,6 @@ way.
 import json
 import os
 import os.path as osp
-import shutil
 import time
 import zlib
 from typing import Dict, Optional, Sequence, Tuple
@@ -25,7 +24,10 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from .appearance import STYLES, render_rgb, room_palette
-from .scene import GeometryMaps, Scene, render_geometry, sample_scene
+from .manifest import (clear_layout, inspect_layout, read_manifest, refusal,
+                       write_json_nofollow, write_manifest)
+from .raycast import GeometryMaps, render_geometry
+from .sampling import Scene, sample_scene
 from .writers import WRITERS
 
 #: Bump when the generated content changes (invalidates caches).
@@ -111,10 +113,61 @@ def _read_meta(path: str) -> Optional[dict]:
 
 
 def _write_meta(path: str, meta: dict):
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(meta, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    write_json_nofollow(path, meta)
+
+
+def _make_writer(name: str, out_dir: str, counts: Dict[str, int],
+                 images_per_building: int):
+    cls = WRITERS[name]
+    if name == 'taskonomy':
+        return cls(out_dir, counts, images_per_building)
+    return cls(out_dir, counts)
+
+
+def _recorded_files(meta: Optional[dict], name: str, out_dir: str) -> set:
+    """Files that an earlier run (without manifests) wrote for layout
+    ``name``, from the parameters its ``meta.json`` records."""
+    params = (meta or {}).get('params') or {}
+    counts = (params.get('counts') or {}).get(name)
+    try:
+        writer = _make_writer(name, out_dir, counts,
+                              int(params.get('images_per_building', 40)))
+        return set(writer.files())
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return set()
+
+
+def _prepare_output(out_dir: str, writers, meta: Optional[dict],
+                    meta_is_ours: bool) -> None:
+    """Check that the requested layout folders hold only the generator's
+    files and no symbolic link, then delete those files.
+
+    Raises:
+        FileExistsError: a layout folder is (or holds) a symbolic link, or
+            holds files the generator did not write, or ``meta.json`` is not
+            the generator's. Nothing is deleted then.
+    """
+    states = []
+    for w in writers:
+        owned = read_manifest(w.root, GENERATOR)
+        if owned is None and meta_is_ours:
+            owned = _recorded_files(meta, w.name, out_dir)
+        states.append(inspect_layout(w.root, owned))
+    message = refusal(states, out_dir)
+    meta_path = osp.join(out_dir, 'meta.json')
+    if osp.lexists(meta_path) and not meta_is_ours and not osp.islink(
+            meta_path):
+        message = (message or f'refusing to write the synthetic benchmark '
+                   f'into {out_dir!r}:') + (
+                       f'\n  {meta_path}: not written by the generator '
+                       '(it is not its meta.json); move it away or choose '
+                       'another --out')
+    if message:
+        raise FileExistsError(message)
+    for st in states:
+        clear_layout(st)
+    if osp.lexists(meta_path):
+        os.remove(meta_path)
 
 
 def _progress(total: int, enabled: bool):
@@ -153,11 +206,18 @@ def generate_benchmark(out_dir: str,
     ``out_dir/meta.json`` records the parameters. If ``out_dir`` already holds
     a complete benchmark with the same parameters nothing is written
     (``summary['cached']`` is True). If it holds anything else, a
-    ``FileExistsError`` is raised unless ``force=True``, which removes only
-    the generator's own folders (``taskonomy/``, ``NYUDv2/``, ``PASCAL_MT/``
-    and ``meta.json``) before writing. An incomplete output of this
-    generator with the same parameters (an interrupted run, a deleted file)
-    is regenerated without ``force``.
+    ``FileExistsError`` is raised unless ``force=True``. An incomplete
+    output of this generator with the same parameters (an interrupted run,
+    a deleted file) is regenerated without ``force``.
+
+    Before writing, only the folders of the requested ``layouts`` are
+    looked at (see :mod:`.manifest`): each holds a manifest of the files
+    the generator wrote there, and only those files (and ``meta.json``) are
+    deleted. A ``FileExistsError`` naming the paths is raised, with or
+    without ``force`` and before anything is deleted, when a requested
+    layout folder is or holds a symbolic link, or holds files the generator
+    did not write. Other files in ``out_dir`` and the folders of layouts
+    not requested are left alone.
 
     Returns:
         A summary dict: ``out_dir``, ``cached``, ``params``, ``layouts``
@@ -191,15 +251,17 @@ def generate_benchmark(out_dir: str,
 
     out_dir = osp.abspath(out_dir)
     meta_path = osp.join(out_dir, 'meta.json')
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise FileExistsError(
+            f'output directory {out_dir!r} is a file; expected a folder (or '
+            'a path that does not exist yet)')
 
-    def make_writer(name):
-        cls = WRITERS[name]
-        if name == 'taskonomy':
-            return cls(out_dir, counts[name], images_per_building)
-        return cls(out_dir, counts[name])
+    writers = [
+        _make_writer(name, out_dir, counts[name], images_per_building)
+        for name in layouts
+    ]
 
-    writers = [make_writer(name) for name in layouts]
-
+    meta, ours = None, False
     if osp.isdir(out_dir) and os.listdir(out_dir):
         meta = _read_meta(meta_path)
         ours = meta is not None and meta.get('generator') == GENERATOR
@@ -217,18 +279,19 @@ def generate_benchmark(out_dir: str,
             raise FileExistsError(
                 f'{out_dir} is not empty and holds {what}; refusing to '
                 'overwrite. Choose another output directory or pass '
-                'force=True (--force) to replace the generated folders.')
+                'force=True (--force) to replace the files this generator '
+                'wrote there.')
         if same and progress:
             print(f'incomplete synthetic benchmark in {out_dir} (same '
                   'parameters): regenerating it')
-        for w in WRITERS.values():
-            shutil.rmtree(osp.join(out_dir, w.dirname), ignore_errors=True)
-        if osp.exists(meta_path):
-            os.remove(meta_path)
+    _prepare_output(out_dir, writers, meta, ours)
 
     os.makedirs(out_dir, exist_ok=True)
     meta = dict(generator=GENERATOR, params=params, complete=False)
     _write_meta(meta_path, meta)
+    for w in writers:  # manifests first: an interrupted run leaves no orphan
+        os.makedirs(w.root, exist_ok=True)
+        write_manifest(w.root, w.files(), GENERATOR)
 
     t0 = time.time()
     total = sum(sum(counts[n].values()) for n in layouts)

@@ -40,7 +40,8 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from .scene import CLASSES, GeometryMaps
+from .raycast import GeometryMaps
+from .sampling import CLASSES
 
 # --------------------------------------------------------------------------
 # label tables (generator class name -> dataset id)
@@ -155,6 +156,11 @@ class LayoutWriter:
     def is_complete(self) -> bool:
         raise NotImplementedError
 
+    def files(self) -> List[str]:
+        """Every file this writer writes, as ``/``-separated paths relative
+        to :attr:`root` (the generator's manifest of the layout folder)."""
+        raise NotImplementedError
+
     def _ids(self, split: str) -> List[str]:
         return [self.sample_id(split, i) for i in range(self.counts[split])]
 
@@ -220,6 +226,16 @@ class TaskonomyWriter(LayoutWriter):
             root=self.root, domain=self.domain, counts=self.counts,
             buildings=self.buildings, images_per_building=self.per_building)
 
+    def files(self):
+        out = []
+        for split in ('train', 'val'):
+            for i in range(self.counts[split]):
+                b, stem = self.sample_id(split, i).split('/')
+                out.extend(f'{d}/taskonomy/{b}/{stem}_domain_{d}.png'
+                           for d in TASKONOMY_DOMAINS)
+            out.append(f'splits/{split}.txt')
+        return out
+
     def is_complete(self):
         for split in ('train', 'val'):
             if not osp.isfile(osp.join(self.root, 'splits', f'{split}.txt')):
@@ -272,6 +288,17 @@ class NYUDv2Writer(LayoutWriter):
                       'w') as f:
                 f.write(''.join(i + '\n' for i in self._ids(split)))
         return dict(root=self.root, domain=self.domain, counts=self.counts)
+
+    def files(self):
+        out = []
+        for split in ('train', 'val'):
+            for i in self._ids(split):
+                out.extend([
+                    f'images/{i}.png', f'depth/{i}.npy', f'normals/{i}.png',
+                    f'segmentation/{i}.png', f'edge/{i}.png'
+                ])
+            out.append(f'gt_sets/{split}.txt')
+        return out
 
     def is_complete(self):
         if not all(
@@ -328,6 +355,18 @@ class PascalWriter(LayoutWriter):
                              f'{split}.txt'), 'w') as f:
                 f.write(''.join(i + '\n' for i in self._ids(split)))
         return dict(root=self.root, domain=self.domain, counts=self.counts)
+
+    def files(self):
+        out = []
+        for split in ('train', 'val'):
+            for i in self._ids(split):
+                out.extend([
+                    f'JPEGImages/{i}.jpg', f'semseg/VOC12/{i}.png',
+                    f'normals_distill/{i}.png',
+                    f'pascal-context/trainval/{i}.mat'
+                ])
+            out.append(f'ImageSets/Context/{split}.txt')
+        return out
 
     def is_complete(self):
         if not all(
