@@ -26,6 +26,7 @@ from mmengine.registry import DefaultScope
 
 from trttt_mm.tasks import TASKS, check_tasks
 from .class_maps import IGNORE_INDEX, build_label_lut, canonical_class_map
+from .paths import NOT_FOUND, path_problem
 
 #: Key in ``data_info`` holding the path of each task's ground-truth file.
 PATH_KEYS: Dict[str, str] = {
@@ -179,15 +180,47 @@ class MultiTaskDataset(BaseDataset):
                 f'{len(merged["palette"])} colours, expected {len(classes)}')
         return merged
 
+    # ------------------------------------------------------------ layout
+    @classmethod
+    def looks_like(cls, root: str) -> bool:
+        """Whether the folder ``root`` looks like this dataset's layout.
+
+        A cheap test on folder names only (no file is decoded); used to
+        tell which dataset a folder holds (the dataset checker's root
+        mode).
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def available_splits(cls, root: str) -> List[str]:
+        """Names of the splits ``root`` has split files for, sorted.
+
+        Each name can be passed as ``split`` to the constructor. Empty when
+        there is none.
+        """
+        raise NotImplementedError
+
+    @staticmethod
+    def _split_file_names(folder: str) -> List[str]:
+        """Sorted ``X`` of the ``X.txt`` files directly in ``folder``."""
+        if not osp.isdir(folder):
+            return []
+        return sorted(
+            n[:-4] for n in os.listdir(folder)
+            if n.endswith('.txt') and osp.isfile(osp.join(folder, n)))
+
     # ------------------------------------------------------------ helpers
     def check_data_root(self) -> None:
         """Raise FileNotFoundError if ``data_root`` is not a folder."""
-        if not osp.isdir(self.data_root):
+        problem = path_problem(self.data_root, expect='folder')
+        if problem:
             where = '' if osp.isabs(self.data_root) else (
                 f' (resolved to {osp.abspath(self.data_root)!r})')
+            if problem == NOT_FOUND:
+                problem = 'does not exist'
             raise FileNotFoundError(
                 f'{type(self).__name__}: data_root {self.data_root!r}'
-                f'{where} does not exist or is not a folder. Put the '
+                f'{where} {problem}. Put the '
                 f'dataset there (expected {self.LAYOUT}) or point data_root '
                 'at your copy (in the config, or with --cfg-options '
                 '<train|val|test>_dataloader.dataset.data_root=PATH). '
@@ -207,9 +240,10 @@ class MultiTaskDataset(BaseDataset):
                 self.data_root, split)
         else:
             path = osp.join(self.data_root, default_dir, f'{split}.txt')
-        if not osp.isfile(path):
+        problem = path_problem(path)
+        if problem:
             raise FileNotFoundError(
-                f'{type(self).__name__}: split file {path!r} not found '
+                f'{type(self).__name__}: split file {path!r} {problem} '
                 f'(split={split!r}; expected a text file with one entry per '
                 f'line, a name X meaning {default_dir}/X.txt under '
                 f'data_root). {DOCS_HINT}')
@@ -217,9 +251,25 @@ class MultiTaskDataset(BaseDataset):
 
     @staticmethod
     def read_split_file(path: str) -> List[str]:
-        """Non-empty, non-comment lines of a split file, stripped."""
-        with open(path, encoding='utf-8') as f:
-            entries = [ln.strip() for ln in f]
+        """Non-empty, non-comment lines of a split file, stripped.
+
+        Raises:
+            DataFormatError: the file is not UTF-8 (or ASCII) text.
+            ValueError: the file lists no entries.
+        """
+        with open(path, 'rb') as f:
+            raw = f.read()
+        try:
+            text = raw.decode('utf-8-sig')
+        except UnicodeDecodeError as exc:
+            line = raw[:exc.start].count(b'\n') + 1
+            raise DataFormatError(
+                f'split file {path!r} is not UTF-8 text: byte '
+                f'{raw[exc.start:exc.start + 1]!r} at offset {exc.start} '
+                f'(line {line}) does not decode; expected UTF-8 (or ASCII) '
+                'text with one entry per line (re-save it as UTF-8, e.g. '
+                f'`iconv -f latin1 -t utf-8`)') from None
+        entries = [ln.strip() for ln in text.splitlines()]
         entries = [e for e in entries if e and not e.startswith('#')]
         if not entries:
             raise ValueError(f'split file {path!r} lists no entries')
@@ -232,20 +282,24 @@ class MultiTaskDataset(BaseDataset):
                      task: Optional[str] = None) -> bool:
         """Check that ``path`` is a file.
 
-        Raises FileNotFoundError naming ``path`` if it is not, unless the
-        dataset is listing inside :meth:`collect_missing`, which records
+        Raises FileNotFoundError naming ``path`` and the cause (not found,
+        a folder, a broken symbolic link, a symbolic link loop; see
+        :func:`~trttt_mm.datasets.paths.path_problem`) if it is not, unless
+        the dataset is listing inside :meth:`collect_missing`, which records
         the miss (``task``: ``'image'`` or a task name, default ``what``)
         and returns False so that listing can go on.
         """
         if osp.isfile(path):
             return True
+        problem = path_problem(path) or NOT_FOUND
         if self._missing_sink is not None:
             self._missing_sink.append(
-                dict(task=task or what, what=what, sample=sample, path=path))
+                dict(task=task or what, what=what, sample=sample, path=path,
+                     problem=problem))
             return False
         raise FileNotFoundError(
             f'{type(self).__name__}: {what} file {path!r} of sample '
-            f'{sample!r} not found (expected {self.LAYOUT})')
+            f'{sample!r} {problem} (expected {self.LAYOUT})')
 
     @contextlib.contextmanager
     def collect_missing(self):
@@ -253,7 +307,9 @@ class MultiTaskDataset(BaseDataset):
 
         Inside the block :meth:`require_file` records misses instead of
         raising; the block yields the list of records (dicts with
-        ``task``, ``what``, ``sample``, ``path``). Used by the dataset
+        ``task``, ``what``, ``sample``, ``path`` and ``problem``: the cause,
+        :data:`~trttt_mm.datasets.paths.NOT_FOUND` for a plain missing
+        file). Used by the dataset
         checker (:mod:`trttt_mm.datasets.check`) to report every missing
         file at once::
 

@@ -2,8 +2,8 @@
 
 Entry points: :func:`check_dataset` (one dataset config),
 :func:`dataset_cfgs_from_config` / :func:`dataset_cfgs_from_root` (what to
-check) and :func:`main` (the command line of
-``tools/data/check_dataset.py``)::
+check) and :func:`format_report`. The command line is
+``tools/data/check_dataset.py``::
 
     python tools/data/check_dataset.py configs/trttt/t2n.py
     python tools/data/check_dataset.py data/NYUDv2 --class-map t2n
@@ -14,34 +14,41 @@ per task, files that do not decode as their format promises (e.g. an 8-bit
 PNG where a 16-bit one is expected, segmentation values outside the label
 set, a ``.mat`` without ``LabelMap``), values out of range (depth not in
 metres, ``.npy`` normals outside [-1, 1], ``.npy`` edges outside [0, 1]),
-maps whose size differs from the image's, and the class histogram after the
-class map. Problems make the exit status non-zero; warnings do not.
+maps whose size differs from the image's, files that cannot be read
+(broken symbolic links, symbolic link loops), and the class histogram after
+the class map. Problems make the exit status non-zero; warnings (e.g. depth
+maps with some NaN pixels, which load as invalid) do not.
 
 The checker only reads: it never writes into a dataset folder (nor into an
 edge cache: PASCAL edges are computed in memory).
 """
-import argparse
 import copy
-import os
-import os.path as osp
 import sys
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from trttt_mm.tasks import GT_KEYS, TASKS
+from trttt_mm.tasks import GT_KEYS
+from .decoders import load_npy, read_bytes
+from .nyudv2 import NYUDv2MultiTaskDataset
+from .pascal_context import PascalContextMultiTaskDataset
+from .paths import NOT_FOUND, path_problem
+from .taskonomy import TaskonomyMultiTaskDataset
 
 #: Depth above this many metres is reported as "not metres".
 MAX_DEPTH_M = 200.0
 #: How many lines of one kind a report lists before summarising.
 MAX_LINES = 10
 
-DATASET_TYPES = {
-    'nyudv2': 'NYUDv2MultiTaskDataset',
-    'pascal': 'PascalContextMultiTaskDataset',
-    'taskonomy': 'TaskonomyMultiTaskDataset',
-}
+#: Dataset class of each layout, in the order root detection tries them
+#: (Taskonomy's test is the loosest, so it comes last).
+DATASET_CLASSES = OrderedDict([
+    ('nyudv2', NYUDv2MultiTaskDataset),
+    ('pascal', PascalContextMultiTaskDataset),
+    ('taskonomy', TaskonomyMultiTaskDataset),
+])
+DATASET_TYPES = {name: cls.__name__ for name, cls in DATASET_CLASSES.items()}
 
 
 class DatasetReport:
@@ -158,45 +165,24 @@ def _to_plain(obj):
 def detect_root_layout(root: str) -> str:
     """``'nyudv2'``, ``'pascal'`` or ``'taskonomy'`` from a folder's content.
 
+    Asks each dataset class of :data:`DATASET_CLASSES` whether the folder
+    looks like its layout (``looks_like``).
+
     Raises:
-        FileNotFoundError: ``root`` is not a folder or matches no layout.
+        FileNotFoundError: ``root`` is not a folder (the message says why:
+            missing, a file, a symbolic link loop, ...) or matches no layout.
     """
-    if not osp.isdir(root):
-        raise FileNotFoundError(f'{root!r} is not a folder')
-
-    def isdir(*parts):
-        return osp.isdir(osp.join(root, *parts))
-
-    if isdir('gt_sets') and isdir('images'):
-        return 'nyudv2'
-    if isdir('JPEGImages') and isdir('ImageSets', 'Context'):
-        return 'pascal'
-    if isdir('rgb'):
-        return 'taskonomy'
-    from .taskonomy import has_rgb_views
-    for name in sorted(os.listdir(root)):
-        if has_rgb_views(osp.join(root, name, 'rgb')):
-            return 'taskonomy'  # original layout, one folder per building
+    problem = path_problem(root, expect='folder')
+    if problem:
+        raise FileNotFoundError(f'{root!r} {problem}')
+    for layout, cls in DATASET_CLASSES.items():
+        if cls.looks_like(root):
+            return layout
     raise FileNotFoundError(
         f'could not tell which dataset {root!r} holds: expected gt_sets/ and '
         'images/ (NYUDv2), JPEGImages/ and ImageSets/Context/ (PASCAL_MT), '
         'or rgb/ or <building>/rgb/point_*_domain_rgb.png (Taskonomy). See '
         'docs/datasets.md.')
-
-
-def _split_names(root: str, layout: str) -> List[Optional[str]]:
-    folder = dict(
-        nyudv2='gt_sets', pascal=osp.join('ImageSets', 'Context'),
-        taskonomy='splits')[layout]
-    path = osp.join(root, folder)
-    names = []
-    if osp.isdir(path):
-        names = sorted(
-            n[:-4] for n in os.listdir(path)
-            if n.endswith('.txt') and osp.isfile(osp.join(path, n)))
-    if not names and layout == 'taskonomy':
-        return ['all']
-    return names
 
 
 def dataset_cfgs_from_root(root: str,
@@ -216,7 +202,7 @@ def dataset_cfgs_from_root(root: str,
     """
     layout = detect_root_layout(root)
     if not splits:
-        splits = _split_names(root, layout)
+        splits = DATASET_CLASSES[layout].available_splits(root)
         if not splits:
             raise FileNotFoundError(
                 f'no split files found in {root!r} ({layout}); pass --split')
@@ -275,10 +261,18 @@ def check_dataset(ds_cfg: dict,
         ds_cfg: a dataset config (a ``MultiTaskDataset``); its pipeline is
             ignored.
         label: where the dataset comes from (shown in the report).
-        limit: decode at most this many samples (all files are still
-            checked for existence).
+        limit: decode at most this many samples (a positive integer; all
+            files are still checked for existence). None decodes all.
         progress: show an mmengine ProgressBar on stderr.
+
+    Raises:
+        ValueError: ``limit`` is not None nor a positive integer.
     """
+    if limit is not None and (isinstance(limit, bool)
+                              or not isinstance(limit, (int, np.integer))
+                              or limit < 1):
+        raise ValueError(f'limit must be a positive integer or None, got '
+                         f'{limit!r}')
     from .base import MultiTaskDataset
     from .transforms import (LoadMultiTaskAnnotations,
                              LoadMultiTaskImageFromFile)
@@ -314,13 +308,20 @@ def check_dataset(ds_cfg: dict,
         report.info['suffixes'] = ', '.join(
             f'{k} {v}' for k, v in ds.suffixes.items())
     missing_paths = set()
+    unreadable = []
     for rec in missing:
-        report.missing.setdefault(rec['task'], []).append(rec['path'])
         missing_paths.add(rec['path'])
+        problem = rec.get('problem', NOT_FOUND)
+        if problem == NOT_FOUND:
+            report.missing.setdefault(rec['task'], []).append(rec['path'])
+        else:  # a symbolic link loop, a broken link, a folder, ...
+            unreadable.append(f'{rec["task"]}: {rec["path"]!r} {problem}')
     for task, paths in report.missing.items():
         report.problem(
             'missing', f'{task}: {len(paths)} file(s) missing, e.g. '
             f'{paths[0]!r}')
+    for msg in unreadable:
+        report.problem('unreadable', msg)
     ids = [info.get('img_id') for info in data_list]
     if len(set(ids)) != len(ids):
         dups = sorted({i for i in ids if ids.count(i) > 1})
@@ -332,7 +333,7 @@ def check_dataset(ds_cfg: dict,
         decode_cfg['edge'].update(cache_dir=None, cache_size=0)
     load_img = LoadMultiTaskImageFromFile()
     loaders = {t: LoadMultiTaskAnnotations(tasks=(t, )) for t in ds.tasks}
-    todo = data_list if limit is None else data_list[:max(int(limit), 0)]
+    todo = data_list if limit is None else data_list[:int(limit)]
     bar = _progress(len(todo), progress)
     edge_pixels = [0, 0]
     for info in todo:
@@ -392,6 +393,8 @@ def _check_values(task, arr, path, report, edge_pixels) -> None:
         report.class_pixels += np.bincount(
             arr.ravel(), minlength=256)[:256]
     elif task == 'depth':
+        if path.lower().endswith('.npy'):
+            _check_raw_depth(path, report)
         valid = arr > 0
         if not valid.any():
             report.warnings.append(f'depth file {path!r}: no valid pixel')
@@ -403,7 +406,7 @@ def _check_values(task, arr, path, report, edge_pixels) -> None:
                 'wrong scale?')
     elif task == 'normal':
         if path.lower().endswith('.npy'):
-            raw = np.load(path, allow_pickle=False)
+            raw = _raw_npy(path, 'normal (normal map)')
             finite = raw[np.isfinite(raw)]
             if finite.size and (finite.min() < -1.01 or finite.max() > 1.01):
                 report.problem(
@@ -414,7 +417,7 @@ def _check_values(task, arr, path, report, edge_pixels) -> None:
             report.warnings.append(f'normal file {path!r}: no valid normal')
     elif task == 'edge':
         if path.lower().endswith('.npy'):
-            raw = np.load(path, allow_pickle=False)
+            raw = _raw_npy(path, 'edge (edge map)')
             finite = raw[np.isfinite(raw)]
             if finite.size and (finite.min() < 0 or finite.max() > 1):
                 report.problem(
@@ -423,6 +426,32 @@ def _check_values(task, arr, path, report, edge_pixels) -> None:
                     '[0, 1]')
         edge_pixels[0] += int((arr == 1).sum())
         edge_pixels[1] += int(arr.size)
+
+
+def _raw_npy(path: str, what: str) -> np.ndarray:
+    """The raw array of a ``.npy`` file (already decoded once by the
+    loader, so errors here are unexpected)."""
+    return load_npy(read_bytes(path, what), path, what)
+
+
+def _check_raw_depth(path: str, report: DatasetReport) -> None:
+    """Warn about non-finite and negative values of a ``.npy`` depth map:
+    the loader reads them as invalid (0) without a word."""
+    raw = _raw_npy(path, 'depth (depth map)')
+    if not np.issubdtype(raw.dtype, np.floating):
+        return
+    total = int(raw.size)
+    nonfinite = int(total - np.isfinite(raw).sum())
+    negative = int((raw < 0).sum())
+    if nonfinite and nonfinite < total:  # all-NaN: "no valid pixel" below
+        report.warnings.append(
+            f'depth file {path!r}: {nonfinite} of {total} pixels are NaN or '
+            'infinite; they are read as invalid (0). Expected 0 for "no '
+            'depth" (ATRC package)')
+    if negative:
+        report.warnings.append(
+            f'depth file {path!r}: {negative} of {total} pixels are '
+            'negative; they are read as invalid (0)')
 
 
 # --------------------------------------------------------------------------
@@ -487,87 +516,3 @@ def format_report(report: DatasetReport) -> str:
         if absent:
             lines.append(f'  never seen: {", ".join(absent)}')
     return '\n'.join(lines)
-
-
-# --------------------------------------------------------------------------
-# command line
-# --------------------------------------------------------------------------
-def parse_args(argv=None):
-    from mmengine.config import DictAction
-    p = argparse.ArgumentParser(
-        prog='check_dataset.py',
-        description='Walk a dataset once and report missing files, wrong '
-        'encodings, size mismatches and the class histogram. Exits 1 when '
-        'it finds problems. Never writes into the dataset folder.')
-    p.add_argument('target', help='a config file (checks the datasets of '
-                   'its train/val/test dataloaders) or a dataset folder '
-                   '(NYUDv2, PASCAL_MT or Taskonomy, detected from its '
-                   'content)')
-    p.add_argument('--class-map', default=None,
-                   help='class map for a dataset folder (t2n, t2p, ...)')
-    p.add_argument('--tasks', nargs='+', default=None,
-                   help=f'tasks to check for a dataset folder, some of '
-                   f'{TASKS}')
-    p.add_argument('--split', nargs='+', default=None,
-                   help='splits to check for a dataset folder (default: '
-                   'every split file found)')
-    p.add_argument('--limit', type=int, default=None,
-                   help='decode at most N samples per dataset')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
-                   help='override settings of a config, key=value')
-    p.add_argument('--json', default=None,
-                   help='also write the reports to this JSON file')
-    p.add_argument('--quiet', action='store_true', help='no progress bar')
-    return p.parse_args(argv)
-
-
-def main(argv=None) -> int:
-    """Run the checker; returns the exit status (0 ok, 1 problems, 2 usage).
-    """
-    args = parse_args(argv)
-    from mmengine.registry import init_default_scope
-
-    import trttt_mm  # noqa: F401  (registers the datasets)
-    target = args.target
-    try:
-        if osp.isfile(target):
-            from mmengine.config import Config
-            cfg = Config.fromfile(target)
-            if args.cfg_options:
-                cfg.merge_from_dict(args.cfg_options)
-            init_default_scope(cfg.get('default_scope', 'mmseg'))
-            todo = dataset_cfgs_from_config(cfg)
-            if not todo:
-                print(f'error: {target} defines no train/val/test dataloader '
-                      'dataset', file=sys.stderr)
-                return 2
-        elif osp.isdir(target):
-            init_default_scope('mmseg')
-            todo = dataset_cfgs_from_root(
-                target, class_map=args.class_map, tasks=args.tasks,
-                splits=args.split)
-        else:
-            print(f'error: {target!r} is neither a config file nor a folder',
-                  file=sys.stderr)
-            return 2
-    except (FileNotFoundError, ValueError) as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 2
-    reports = []
-    for label, ds_cfg in todo:
-        report = check_dataset(
-            ds_cfg, label=label, limit=args.limit, progress=not args.quiet)
-        reports.append(report)
-        print(format_report(report))
-        print()
-    bad = [r for r in reports if not r.ok]
-    samples = sum(r.num_samples or 0 for r in reports)
-    problems = sum(len(r.problems) for r in reports)
-    verdict = 'FAILED' if bad else 'OK'
-    print(f'== summary: {len(reports)} dataset(s), {samples} sample(s), '
-          f'{problems} problem(s): {verdict}')
-    if args.json:
-        import json
-        with open(args.json, 'w') as f:
-            json.dump([r.to_dict() for r in reports], f, indent=2)
-    return 1 if bad else 0

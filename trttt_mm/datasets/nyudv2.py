@@ -110,6 +110,17 @@ class NYUDv2MultiTaskDataset(MultiTaskDataset):
             class_map=class_map,
             **kwargs)
 
+    @classmethod
+    def looks_like(cls, root: str) -> bool:
+        """True if ``root`` has ``gt_sets/`` and ``images/`` folders."""
+        return osp.isdir(osp.join(root, 'gt_sets')) and osp.isdir(
+            osp.join(root, NYUD_FOLDERS['image']))
+
+    @classmethod
+    def available_splits(cls, root: str) -> List[str]:
+        """The ``X`` of every ``gt_sets/X.txt``, sorted."""
+        return cls._split_file_names(osp.join(root, 'gt_sets'))
+
     def decode_cfg(self) -> dict:
         return dict(
             semseg=dict(label_set=self.LABEL_SET, class_map=self.class_map),

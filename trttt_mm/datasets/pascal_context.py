@@ -122,6 +122,18 @@ class PascalContextMultiTaskDataset(MultiTaskDataset):
             class_map=class_map,
             **kwargs)
 
+    @classmethod
+    def looks_like(cls, root: str) -> bool:
+        """True if ``root`` has ``JPEGImages/`` and ``ImageSets/Context/``."""
+        return osp.isdir(osp.join(
+            root, PASCAL_FOLDERS['image'])) and osp.isdir(
+                osp.join(root, PASCAL_FOLDERS['splits']))
+
+    @classmethod
+    def available_splits(cls, root: str) -> List[str]:
+        """The ``X`` of every ``ImageSets/Context/X.txt``, sorted."""
+        return cls._split_file_names(osp.join(root, PASCAL_FOLDERS['splits']))
+
     def decode_cfg(self) -> dict:
         return dict(
             semseg=dict(label_set=self.LABEL_SET, class_map=self.class_map),

@@ -149,6 +149,27 @@ class TaskonomyMultiTaskDataset(MultiTaskDataset):
             class_map=class_map,
             **kwargs)
 
+    @classmethod
+    def looks_like(cls, root: str) -> bool:
+        """True if ``root`` has an ``rgb/`` folder (omnidata, or the original
+        layout of one building) or a ``<building>/rgb/`` folder holding
+        ``point_<P>_view_<V>_domain_rgb.png`` files (original layout,
+        several buildings)."""
+        rgb = TASKONOMY_DOMAINS['image']
+        if not osp.isdir(root):
+            return False
+        if osp.isdir(osp.join(root, rgb)):
+            return True
+        return any(
+            has_rgb_views(osp.join(root, name, rgb))
+            for name in sorted(os.listdir(root)))
+
+    @classmethod
+    def available_splits(cls, root: str) -> List[str]:
+        """The ``X`` of every ``splits/X.txt``, sorted; ``['all']`` (every
+        building) when ``root`` has no split file."""
+        return cls._split_file_names(osp.join(root, 'splits')) or ['all']
+
     def decode_cfg(self) -> dict:
         return dict(
             semseg=dict(label_set=self.LABEL_SET, class_map=self.class_map),

@@ -1,11 +1,12 @@
-"""Loading of images and multi-task ground truth, with format checks."""
-import io
+"""Loading of images and multi-task ground truth, with format checks.
+
+The file decoders themselves live in :mod:`trttt_mm.datasets.decoders`.
+"""
 import os.path as osp
 from functools import lru_cache
 from typing import Dict, Optional, Sequence, Tuple
 
 import mmcv
-import mmengine.fileio as fileio
 import numpy as np
 from mmcv.transforms import BaseTransform
 
@@ -13,8 +14,11 @@ from mmseg.registry import TRANSFORMS
 from trttt_mm.tasks import GT_KEYS, check_tasks
 from ..base import PATH_KEYS, DataFormatError
 from ..class_maps import build_label_lut, known_label_values
+from ..decoders import (decode_color_png, decode_png, describe_values,
+                        load_label_map, load_npy, read_bytes, single_channel)
 from ..label_edges import EdgeCache, label_map_edges
 from ..pascal_classes import VALID_ID_SETS
+from ..paths import path_problem
 
 _TASK_FILES = {
     'semseg': 'semantic map',
@@ -22,110 +26,6 @@ _TASK_FILES = {
     'normal': 'normal map',
     'edge': 'edge map',
 }
-
-
-def read_bytes(path: str, what: str,
-               backend_args: Optional[dict] = None) -> bytes:
-    """Read a file, naming it and its role if it is missing."""
-    try:
-        return fileio.get(path, backend_args=backend_args)
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f'{what} file {path!r} not found') from None
-    except IsADirectoryError:
-        raise FileNotFoundError(
-            f'{what} path {path!r} is a folder, expected a file') from None
-
-
-def decode_png(content: bytes, path: str, what: str,
-               bit_depth: Optional[int], backend: str = 'cv2') -> np.ndarray:
-    """Decode an image file unchanged and check its bit depth.
-
-    Args:
-        content: the file's bytes.
-        path, what: for error messages.
-        bit_depth: 8 or 16 to require ``uint8`` / ``uint16`` data, None to
-            accept either.
-        backend: mmcv image-decoding backend (``'cv2'`` reads 16-bit PNGs).
-
-    Raises:
-        DataFormatError: the bytes do not decode, or the bit depth differs.
-    """
-    try:
-        arr = mmcv.imfrombytes(content, flag='unchanged', backend=backend)
-    except Exception as exc:  # decoders raise many types on garbage
-        raise DataFormatError(
-            f'could not decode {what} file {path!r}: expected a '
-            f'{bit_depth or 8}-bit PNG ({type(exc).__name__}: {exc})'
-        ) from None
-    if arr is None or arr.size == 0:
-        raise DataFormatError(
-            f'could not decode {what} file {path!r}: expected a '
-            f'{bit_depth or 8}-bit PNG')
-    expected = {8: np.uint8, 16: np.uint16}.get(bit_depth)
-    if bit_depth is not None and expected is None:
-        raise ValueError(f'bit_depth must be 8, 16 or None, got {bit_depth}')
-    if expected is not None and arr.dtype != expected:
-        raise DataFormatError(
-            f'{what} file {path!r}: expected a {bit_depth}-bit PNG, got '
-            f'{arr.dtype}')
-    return arr
-
-
-def load_npy(content: bytes, path: str, what: str) -> np.ndarray:
-    """Load a ``.npy`` file (no pickles)."""
-    try:
-        return np.load(io.BytesIO(content), allow_pickle=False)
-    except Exception as exc:
-        raise DataFormatError(
-            f'could not read {what} file {path!r}: expected a .npy array '
-            f'({type(exc).__name__}: {exc})') from None
-
-
-def single_channel(arr: np.ndarray, path: str, what: str) -> np.ndarray:
-    """Return a (H, W) view; 3/4-channel images must repeat one channel."""
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        return arr[..., 0]
-    if arr.ndim == 2:
-        return arr
-    if arr.ndim == 3 and arr.shape[2] in (3, 4):
-        first = arr[..., 0]
-        if all(np.array_equal(first, arr[..., c]) for c in (1, 2)):
-            return first
-    raise DataFormatError(
-        f'{what} file {path!r}: expected a single-channel map, got shape '
-        f'{arr.shape}')
-
-
-def load_label_map(content: bytes, path: str, key: str,
-                   what: str = 'label map') -> np.ndarray:
-    """Read the 2-D integer array ``key`` of a MATLAB ``.mat`` file.
-
-    Raises:
-        DataFormatError: the file is not a readable (v5) ``.mat`` file, has
-            no variable ``key``, or the variable is not a 2-D integer map.
-    """
-    from scipy.io import loadmat
-    try:
-        mat = loadmat(io.BytesIO(content))
-    except Exception as exc:  # MatReadError, ValueError, NotImplementedError
-        raise DataFormatError(
-            f'could not read {what} file {path!r}: expected a MATLAB (v5) '
-            f'.mat file with a {key!r} array ({type(exc).__name__}: {exc})'
-        ) from None
-    if key not in mat:
-        found = sorted(k for k in mat if not k.startswith('__'))
-        raise DataFormatError(
-            f'{what} file {path!r}: no variable {key!r} (found {found}); '
-            f'expected the PASCAL-Context label map under {key!r}')
-    arr = np.asarray(mat[key])
-    if arr.ndim != 2 or not (np.issubdtype(arr.dtype, np.integer) or (
-            np.issubdtype(arr.dtype, np.floating)
-            and np.array_equal(arr, np.round(arr)))):
-        raise DataFormatError(
-            f'{what} file {path!r}: {key!r} must be a 2-D array of integer '
-            f'class ids, got {arr.dtype} {arr.shape}')
-    return arr.astype(np.int64, copy=False)
 
 
 _EDGE_CACHES: Dict[Tuple[Optional[str], int], EdgeCache] = {}
@@ -302,7 +202,7 @@ class LoadMultiTaskAnnotations(BaseTransform):
             raise DataFormatError(
                 f'{what} file {path!r}: values {bad.tolist()[:20]} are not '
                 f'ids of the {cfg["label_set"]!r} label set (expected '
-                f'{_describe(known)})')
+                f'{describe_values(known)})')
         return lut[arr]
 
     def _load_depth(self, path: str, cfg: dict) -> np.ndarray:
@@ -342,11 +242,8 @@ class LoadMultiTaskAnnotations(BaseTransform):
                     f'{vec.shape}')
         else:
             bits = cfg.get('bit_depth', 8)
-            arr = decode_png(content, path, what, bits, self.imdecode_backend)
-            if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-                raise DataFormatError(
-                    f'{what} file {path!r}: expected a 3-channel RGB PNG, got '
-                    f'shape {arr.shape}')
+            arr = decode_color_png(content, path, what, bits,
+                                   self.imdecode_backend)
             rgb = arr[..., 2::-1]  # BGR(A) -> RGB = (x, y, z)
             vec = rgb.astype(np.float32) * np.float32(
                 2.0 / (2**bits - 1)) - 1.0
@@ -425,9 +322,10 @@ class LoadMultiTaskAnnotations(BaseTransform):
 
     def _label_map_edges(self, path: str, cfg: dict) -> np.ndarray:
         """``thin(|Laplacian(label map)| > 0)``, through the edge cache."""
-        if not osp.isfile(path):
+        problem = path_problem(path)
+        if problem:
             raise FileNotFoundError(
-                f'edge (label map .mat) file {path!r} not found')
+                f'edge (label map .mat) file {path!r} {problem}')
         key = cfg.get('key', 'LabelMap')
         cache = get_edge_cache(
             cfg.get('cache_dir'), cfg.get('cache_size', 12000))
@@ -484,13 +382,3 @@ class LoadMultiTaskAnnotations(BaseTransform):
                 f"imdecode_backend='{self.imdecode_backend}', "
                 f'backend_args={self.backend_args})')
 
-
-def _describe(known: np.ndarray) -> str:
-    """'0..40' style description of the True entries of a mask."""
-    values = np.flatnonzero(known).tolist()
-    runs, start = [], values[0]
-    for prev, cur in zip(values, values[1:] + [None]):
-        if cur is None or cur != prev + 1:
-            runs.append(f'{start}..{prev}' if prev != start else f'{start}')
-            start = cur
-    return ', '.join(runs)
