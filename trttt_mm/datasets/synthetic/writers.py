@@ -107,6 +107,27 @@ def _imwrite(path: str, img: np.ndarray, params: Sequence[int] = ()):
         raise OSError(f'cv2.imwrite failed for {path}')
 
 
+#: Fixed text of the 116-byte ``.mat`` header (scipy would write the time).
+MAT_DESCRIPTION = (b'MATLAB 5.0 MAT-file Platform: posix, written by '
+                   b'trttt_mm.datasets.synthetic')
+_MAT_HEADER_TEXT = 116
+
+
+def _savemat(path: str, mdict: dict):
+    """``scipy.io.savemat`` (compressed) with a fixed header text, so that
+    the file's bytes depend only on ``mdict`` (scipy stamps the creation
+    time into the header)."""
+    import io
+
+    from scipy.io import savemat
+    buf = io.BytesIO()
+    savemat(buf, mdict, do_compression=True)
+    data = buf.getvalue()
+    with open(path, 'wb') as f:
+        f.write(MAT_DESCRIPTION.ljust(_MAT_HEADER_TEXT, b'\x00'))
+        f.write(data[_MAT_HEADER_TEXT:])
+
+
 def building_name(i: int) -> str:
     """0 -> synthA, 25 -> synthZ, 26 -> synthAA, ..."""
     s = ''
@@ -332,7 +353,6 @@ class PascalWriter(LayoutWriter):
 
     def write(self, split, index, rgb, geom):
         import cv2
-        from scipy.io import savemat
         i = self.sample_id(split, index)
         _imwrite(
             osp.join(self.root, 'JPEGImages', f'{i}.jpg'), rgb,
@@ -343,10 +363,9 @@ class PascalWriter(LayoutWriter):
         _imwrite(
             osp.join(self.root, 'normals_distill', f'{i}.png'),
             encode_normals(geom.normal))
-        savemat(
+        _savemat(
             osp.join(self.root, 'pascal-context', 'trainval', f'{i}.mat'),
-            {'LabelMap': self._ctx[geom.cls]},
-            do_compression=True)
+            {'LabelMap': self._ctx[geom.cls]})
 
     def finalize(self):
         for split in ('train', 'val'):
