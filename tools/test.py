@@ -48,7 +48,9 @@ def parse_args(argv=None):
 
 
 def add_tta_hook(cfg: Config, name: str) -> dict:
-    """Append the named TTT hook to ``cfg.custom_hooks``.
+    """Append the named TTT hook and a ``TTTMonitorHook`` to
+    ``cfg.custom_hooks`` (each with its defaults from ``cfg.ttt``; the monitor
+    is not added twice when the config already has one).
 
     Raises:
         SystemExit: when ``name`` is not a registered test-time hook.
@@ -68,6 +70,12 @@ def add_tta_hook(cfg: Config, name: str) -> dict:
         hook.update({k: v for k, v in defaults[name].items() if k != 'type'})
     hooks = list(cfg.get('custom_hooks', []) or [])
     hooks.append(ConfigDict(hook))
+    if not any(h.get('type') == 'TTTMonitorHook' for h in hooks):
+        monitor = dict(type='TTTMonitorHook')
+        monitor.update({k: v for k, v in
+                        (defaults.get('TTTMonitorHook', {}) or {}).items()
+                        if k != 'type'})
+        hooks.append(ConfigDict(monitor))
     cfg.custom_hooks = hooks
     return hook
 

@@ -1,5 +1,24 @@
-"""Task names and the facts every part of the package shares about them."""
-from typing import Iterable, Tuple
+"""Task names and everything the package knows about each task, in one place.
+
+Every part that needs a per-task fact (the data pipeline, the model, the
+test-time hooks, the metric, the dataset checker) reads it from here:
+
+* names: the pipeline key (:data:`GT_KEYS`), the ``SegDataSample`` fields of
+  the ground truth (:data:`GT_FIELDS`) and of the prediction
+  (:data:`PRED_FIELDS`), the dataset's path key (:data:`PATH_KEYS`);
+* values: the invalid/padding value (:data:`IGNORE_VALUES`), output channels
+  (:data:`REGRESSION_CHANNELS`), the kind of output (:data:`TASK_KINDS`);
+* operations on model outputs: :func:`activate` (raw output → prediction
+  space), :func:`pseudo_label` (raw output → a target the task's training loss
+  accepts), :func:`flip_output` (undo a flip; normals negate a component),
+  :func:`pack_prediction` (activated output → ``SegDataSample`` fields) and
+  :func:`stack_gts` (ground truth of a batch → one tensor per task).
+"""
+from typing import Dict, Iterable, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.structures import PixelData
 
 TASKS: Tuple[str, ...] = ('semseg', 'depth', 'normal', 'edge')
 
@@ -27,11 +46,29 @@ PRED_FIELDS = {
     'edge': 'pred_edge_map',
 }
 
+#: Key of the annotation file path in a dataset's ``data_info``, per task.
+PATH_KEYS = {
+    'semseg': 'seg_map_path',
+    'depth': 'depth_path',
+    'normal': 'normal_path',
+    'edge': 'edge_path',
+}
+
 #: Value that marks a pixel as invalid, per task (also the padding value).
 IGNORE_VALUES = {'semseg': 255, 'depth': 0.0, 'normal': 0.0, 'edge': 255}
 
 #: Number of output channels, per regression task (semseg: number of classes).
 REGRESSION_CHANNELS = {'depth': 1, 'normal': 3, 'edge': 1}
+
+#: What a raw output is: ``'classification'`` (logits over classes, softmax),
+#: ``'binary'`` (one logit per pixel, sigmoid), ``'regression'`` (values as
+#: they are) or ``'direction'`` (unnormalised unit vectors).
+TASK_KINDS = {
+    'semseg': 'classification',
+    'depth': 'regression',
+    'normal': 'direction',
+    'edge': 'binary',
+}
 
 
 def check_tasks(tasks: Iterable[str], where: str = 'tasks') -> Tuple[str, ...]:
@@ -52,3 +89,95 @@ def check_tasks(tasks: Iterable[str], where: str = 'tasks') -> Tuple[str, ...]:
     if len(set(tasks)) != len(tasks):
         raise ValueError(f'{where}: duplicate task names in {tasks}')
     return tasks
+
+
+def activate(task: str, raw: torch.Tensor) -> torch.Tensor:
+    """Map a raw ``(B, C, H, W)`` output to its prediction space.
+
+    semseg: softmax over classes; normal: L2-normalised vectors; edge:
+    sigmoid probability; depth: unchanged.
+    """
+    kind = TASK_KINDS[task]
+    if kind == 'classification':
+        return raw.softmax(dim=1)
+    if kind == 'direction':
+        return F.normalize(raw, dim=1, eps=1e-6)
+    if kind == 'binary':
+        return raw.sigmoid()
+    return raw
+
+
+def pseudo_label(task: str, raw: torch.Tensor) -> torch.Tensor:
+    """A detached target in the form the task's training loss accepts.
+
+    semseg: argmax class ids as a ``(B, 1, H, W)`` float map; normal: unit
+    vectors; edge: the probability thresholded at 0.5; depth: the prediction
+    clamped at 1e-3 (depth 0 means "invalid" to the loss).
+    """
+    y = raw.detach()
+    kind = TASK_KINDS[task]
+    if kind == 'classification':
+        return y.argmax(dim=1, keepdim=True).float()
+    if kind == 'direction':
+        return F.normalize(y, dim=1, eps=1e-6)
+    if kind == 'binary':
+        return (y.sigmoid() > 0.5).float()
+    return y.clamp(min=1e-3)
+
+
+def flip_output(task: str, x: torch.Tensor, direction: str) -> torch.Tensor:
+    """Undo a flip of a ``(B, C, H, W)`` output.
+
+    ``direction`` is ``'horizontal'`` or ``'vertical'``. A horizontal flip
+    negates a normal's x component, a vertical one its y component.
+    """
+    if direction not in ('horizontal', 'vertical'):
+        raise ValueError(f"flip direction must be 'horizontal' or "
+                         f"'vertical', got {direction!r}")
+    horizontal = direction == 'horizontal'
+    x = x.flip(dims=(3, ) if horizontal else (2, ))
+    if TASK_KINDS[task] == 'direction':
+        sign = torch.ones(x.shape[1], 1, 1, device=x.device, dtype=x.dtype)
+        sign[0 if horizontal else 1] = -1
+        x = x * sign
+    return x
+
+
+def pack_prediction(task: str, raw: torch.Tensor) -> Dict[str, PixelData]:
+    """``SegDataSample`` prediction fields of one sample's raw ``(C, H, W)``
+    output (already at the original image size).
+
+    semseg gives ``seg_logits`` and ``pred_sem_seg`` (argmax); the other tasks
+    give their :data:`PRED_FIELDS` entry with the activated output.
+    """
+    if TASK_KINDS[task] == 'classification':
+        return {
+            'seg_logits': PixelData(data=raw),
+            PRED_FIELDS[task]: PixelData(
+                data=raw.argmax(dim=0, keepdim=True)),
+        }
+    return {PRED_FIELDS[task]: PixelData(data=activate(task, raw[None])[0])}
+
+
+def stack_gts(data_samples: Sequence, tasks: Sequence[str]
+              ) -> Dict[str, torch.Tensor]:
+    """Stack each task's (already padded) ground truth into a batch tensor.
+
+    A task is returned only when every sample carries it.
+
+    Raises:
+        ValueError: when samples in one batch disagree in ground-truth shape.
+    """
+    gts = {}
+    for task in tasks:
+        field = GT_FIELDS[task]
+        if not data_samples or not all(field in ds for ds in data_samples):
+            continue
+        maps = [getattr(ds, field).data for ds in data_samples]
+        shapes = {tuple(m.shape) for m in maps}
+        if len(shapes) != 1:
+            raise ValueError(f'{field}: samples in one batch have different '
+                             f'shapes {sorted(shapes)}; the data preprocessor '
+                             'must pad them to one size')
+        gts[task] = torch.stack(maps).float()
+    return gts

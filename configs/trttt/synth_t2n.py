@@ -14,8 +14,10 @@ model = dict(
         channels=96,
         head_channels=32,
         num_convs=1),
-    projection=dict(latent_channels=32),
-    relation=dict(input_size=32, patch_size=4))
+    aux_heads=dict(
+        relation=dict(
+            projection=dict(latent_channels=32),
+            learner=dict(input_size=32, patch_size=4))))
 # Defaults for `tools/test.py ... --tta-hook TRTTTHook` (10 steps per batch
 # instead of 40 to fit the CPU demo budget).
 ttt = dict(TRTTTHook=dict(steps=10))

@@ -58,17 +58,19 @@ def test_builds_at_paper_scale(name):
     assert len(model.tasks) == num_tasks
     assert cfg.model.decode_head.num_classes == num_classes
     assert cfg.model.backbone.depth == 50
-    rel = cfg.model.relation
+    head = cfg.model.aux_heads.relation
+    rel = head.learner
     assert (rel.input_size, rel.patch_size, rel.embed_dim, rel.depth,
             rel.decoder_depth, rel.num_heads, rel.mask_strategy,
             rel.mask_ratio) == (256, 16, 64, 4, 2, 4, 'same', 0.8)
-    assert cfg.model.projection.latent_channels == 64
-    assert cfg.model.loss_weights == dict(tp=0.01, trl=0.01)
+    assert head.projection.latent_channels == 64
+    assert head.loss_weights == dict(tp=0.01, trl=0.01)
     assert cfg.ttt.TRTTTHook == dict(
         steps=40,
         optimizer=dict(type='SGD', lr=2e-5, weight_decay=1e-6, momentum=0.0),
-        loss_scale=0.01, params='all', norm_mode='train', reset='online',
-        eval_source=True)
+        loss='activated_l1', loss_scale=0.01, params='all', norm_mode='train',
+        reset='online')
+    assert cfg.ttt.TTTMonitorHook == dict(eval_source=True, curve=True)
     assert cfg.train_cfg.max_iters == 60000
     assert cfg.optim_wrapper.optimizer.type == 'Adam'
     class_map = 't2p' if num_classes == 6 else 't2n'
@@ -119,13 +121,13 @@ def tiny(cfg, synth, work_dir):
         'model.backbone.base_channels': 8,
         'model.decode_head.in_channels': [8, 16, 32, 64],
         'model.decode_head.head_channels': 8,
-        'model.projection.latent_channels': 8,
-        'model.relation.input_size': 32,
-        'model.relation.patch_size': 8,
-        'model.relation.embed_dim': 16,
-        'model.relation.depth': 1,
-        'model.relation.decoder_depth': 1,
-        'model.relation.num_heads': 2,
+        'model.aux_heads.relation.projection.latent_channels': 8,
+        'model.aux_heads.relation.learner.input_size': 32,
+        'model.aux_heads.relation.learner.patch_size': 8,
+        'model.aux_heads.relation.learner.embed_dim': 16,
+        'model.aux_heads.relation.learner.depth': 1,
+        'model.aux_heads.relation.learner.decoder_depth': 1,
+        'model.aux_heads.relation.learner.num_heads': 2,
         'train_cfg.max_iters': 1,
         'train_cfg.val_interval': 1,
         'default_hooks.logger.interval': 1,
@@ -136,8 +138,10 @@ def tiny(cfg, synth, work_dir):
     })
     cfg.merge_from_dict(options)
     # the test-time hook with the setting's own defaults, one step
-    hook = dict(cfg.ttt.TRTTTHook, type='TRTTTHook', steps=1, curve=False)
-    cfg.custom_hooks = list(cfg.custom_hooks) + [ConfigDict(hook)]
+    hook = dict(cfg.ttt.TRTTTHook, type='TRTTTHook', steps=1)
+    monitor = dict(cfg.ttt.TTTMonitorHook, type='TTTMonitorHook', curve=False)
+    cfg.custom_hooks = list(cfg.custom_hooks) + [
+        ConfigDict(hook), ConfigDict(monitor)]
     return cfg
 
 

@@ -13,7 +13,7 @@ from trttt_mm.engine.hooks import TRTTTHook
 from mmseg.registry import HOOKS, MODELS
 
 import toy_data  # noqa: F401  (registers ToyMultiTaskDataset)
-from test_models.test_multi_task_model import small_model_cfg
+from model_helpers import small_model_cfg
 
 
 def _state(model):
@@ -57,11 +57,13 @@ class TestTTTHooks(RunnerTestCase):
                     'train_cfg', 'val_cfg', 'optim_wrapper', 'param_scheduler'):
             self.cfg.pop(key, None)
 
-    def _runner(self, load_from=None, **hook):
+    def _runner(self, load_from=None, monitor=None, **hook):
         cfg = copy.deepcopy(self.cfg)
         cfg.load_from = load_from
         hook.setdefault('type', 'TRTTTHook')
         cfg.custom_hooks = cfg.custom_hooks + [hook]
+        if monitor is not None:
+            cfg.custom_hooks.append(dict(type='TTTMonitorHook', **monitor))
         cfg.experiment_name = f'ttt_{id(hook)}_{len(hook)}_{hook["type"]}'
         return self.build_runner(cfg)
 
@@ -128,14 +130,16 @@ class TestTTTHooks(RunnerTestCase):
         hook = self._hook(runner, NaNAtStepTwoHook)
         assert hook.nonfinite_skips == 1
         assert metrics['ttt/nonfinite_skips'] == 1
-        assert metrics['ttt/steps'] == 2  # two good steps, then NaN, stop
+        # two good steps, then NaN: the batch is rolled back whole, so no
+        # step of it counts
+        assert metrics['ttt/steps'] == 0
         # the last good weights are those at the start of the batch
         assert _equal(source, _state(runner.model))
         for v in runner.model.state_dict().values():
             assert torch.isfinite(v.float()).all()
 
     def test_eval_source_reports_base_and_delta_and_curve(self):
-        runner = self._runner(steps=2, eval_source=True)
+        runner = self._runner(steps=2, monitor=dict(eval_source=True))
         metrics = runner.test()
         assert 'base/semseg/mIoU' in metrics and 'semseg/mIoU' in metrics
         assert 'delta_ttt' in metrics and 'delta/depth/rmse' in metrics
@@ -147,12 +151,12 @@ class TestTTTHooks(RunnerTestCase):
 
     def test_param_selection_moves_only_the_chosen_parameters(self):
         def norm_names(model):
-            from trttt_mm.engine.hooks.ttt_hook import _NORM_TYPES
+            from trttt_mm.engine.hooks.ttt_hook import NORM_TYPES
             return {f'{mn}.{pn}' for mn, m in model.named_modules()
-                    if isinstance(m, _NORM_TYPES)
+                    if isinstance(m, NORM_TYPES)
                     for pn, _ in m.named_parameters(recurse=False)}
 
-        for params in ('norm', r'^relation\.'):
+        for params in ('norm', r'^aux_heads\.relation\.'):
             runner = self._runner(steps=2, params=params, norm_mode='eval',
                                   optimizer=dict(type='SGD', lr=0.5),
                                   loss_scale=1.0, restore_after=False,
@@ -166,7 +170,8 @@ class TestTTTHooks(RunnerTestCase):
             if params == 'norm':
                 assert changed <= norm_names(runner.model)
             else:
-                assert all(k.startswith('relation.') for k in changed)
+                assert all(k.startswith('aux_heads.relation.')
+                           for k in changed)
 
     def test_model_without_trl_is_refused(self):
         cfg = copy.deepcopy(self.cfg)
@@ -174,7 +179,7 @@ class TestTTTHooks(RunnerTestCase):
         cfg.custom_hooks = cfg.custom_hooks + [dict(type='TRTTTHook')]
         cfg.experiment_name = 'no_trl'
         runner = self.build_runner(cfg)
-        with pytest.raises(ValueError, match='trl'):
+        with pytest.raises(ValueError, match='TaskRelationHead'):
             runner.test()
 
 

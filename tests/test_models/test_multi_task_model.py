@@ -6,50 +6,10 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 import trttt_mm  # noqa: F401
-from trttt_mm.models.data_preprocessors import stack_gts
+from trttt_mm.models.aux_heads import BaseAuxHead
+from trttt_mm.tasks import stack_gts
 
-TASKS = ('semseg', 'depth', 'normal', 'edge')
-
-
-def small_model_cfg(projection=True, relation=True, tasks=TASKS, **kw):
-    cfg = dict(
-        type='MultiTaskEncoderDecoder',
-        data_preprocessor=dict(
-            type='MultiTaskDataPreProcessor', mean=[0, 0, 0], std=[1, 1, 1],
-            bgr_to_rgb=False, size_divisor=32),
-        backbone=dict(type='ResNetV1c', depth=18, stem_channels=8,
-                      base_channels=8, out_indices=(0, 1, 2, 3)),
-        decode_head=dict(type='MultiTaskHead', in_channels=[8, 16, 32, 64],
-                         channels=16, head_channels=8, tasks=tasks,
-                         num_classes=3))
-    if projection:
-        cfg['projection'] = dict(type='TaskProjectionNeck', latent_channels=8)
-    if relation:
-        cfg['relation'] = dict(type='TaskRelationLearner', input_size=16,
-                               patch_size=4, embed_dim=16, depth=1,
-                               decoder_depth=1, num_heads=2, mask_ratio=0.5)
-    cfg.update(kw)
-    return cfg
-
-
-def make_batch(n=2, h=40, w=50, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    inputs, samples = [], []
-    for _ in range(n):
-        inputs.append((torch.rand(3, h, w, generator=g) * 255).to(torch.uint8))
-        ds = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
-        seg = torch.randint(0, 3, (1, h, w), generator=g)
-        seg[:, :2] = 255
-        normal = torch.nn.functional.normalize(
-            torch.randn(3, h, w, generator=g), dim=0)
-        ds.set_data(dict(
-            gt_sem_seg=PixelData(data=seg),
-            gt_depth_map=PixelData(data=torch.rand(1, h, w, generator=g) + .5),
-            gt_normal_map=PixelData(data=normal),
-            gt_edge_map=PixelData(
-                data=(torch.rand(1, h, w, generator=g) > .8).float())))
-        samples.append(ds)
-    return dict(inputs=inputs, data_samples=samples)
+from model_helpers import TASKS, make_batch, small_model_cfg  # noqa: F401
 
 
 def test_preprocessor_pads_each_task_with_its_invalid_value():
@@ -84,18 +44,19 @@ def test_padding_never_counts_in_losses():
 
 
 @pytest.mark.parametrize('projection,relation', [(False, False),
-                                                 (True, False), (True, True),
-                                                 (False, True)])
+                                                 (True, True), (False, True)])
 def test_loss_keys_and_backward(projection, relation):
     model = MODELS.build(small_model_cfg(projection, relation))
     model.init_weights()
     data = model.data_preprocessor(make_batch(), training=True)
     losses = model(**data, mode='loss')
     expected = {f'loss_{t}' for t in TASKS}
-    if projection:
-        expected |= {f'tp.loss_{t}' for t in TASKS}
+    if projection and relation:
+        expected |= {f'relation.tp.loss_{t}' for t in TASKS}
     if relation:
-        expected |= {f'trl.loss_{t}' for t in TASKS}
+        expected |= {f'relation.trl.loss_{t}' for t in TASKS}
+    # the main losses come first, then each head's, in a fixed order
+    assert list(losses)[:4] == [f'loss_{t}' for t in TASKS]
     assert set(losses) == expected
     total = sum(losses.values())
     assert torch.isfinite(total)
@@ -105,12 +66,14 @@ def test_loss_keys_and_backward(projection, relation):
 
 
 def test_image_reconstruction_target():
-    model = MODELS.build(small_model_cfg(True, True, trl_target='image'))
+    model = MODELS.build(
+        small_model_cfg(False, True, head_kw=dict(trl_target='image')))
     data = model.data_preprocessor(make_batch(), training=True)
     losses = model(**data, mode='loss')
-    assert 'trl.loss_image' in losses and 'trl.loss_semseg' not in losses
-    out = model.forward_branches(data['inputs'], ('trl', ))
-    assert out['trl']['image'].shape == data['inputs'].shape
+    assert 'relation.trl.loss_image' in losses
+    assert 'relation.trl.loss_semseg' not in losses
+    out = model.forward_branches(data['inputs'], ('relation', ))
+    assert out['relation']['trl']['image'].shape == data['inputs'].shape
 
 
 def test_predict_fields_at_original_size_and_unflips():
@@ -147,27 +110,81 @@ def test_predict_fields_at_original_size_and_unflips():
 def test_forward_branches_contract():
     model = MODELS.build(small_model_cfg(True, True))
     x = torch.randn(2, 3, 32, 32)
-    out = model.forward_branches(x, ('main', 'tp', 'trl'))
-    for branch in ('main', 'tp', 'trl'):
-        assert set(out[branch]) == set(TASKS)
-        assert out[branch]['normal'].shape == (2, 3, 32, 32)
-        assert out[branch]['semseg'].shape == (2, 3, 32, 32)
-    assert out['trl_mask'].dtype == torch.bool
+    assert model.available_branches() == ('main', 'relation')
+    out = model.forward_branches(x, ('main', 'relation'))
+    for branch in (out['main'], out['relation']['tp'],
+                   out['relation']['trl']):
+        assert set(branch) == set(TASKS)
+        assert branch['normal'].shape == (2, 3, 32, 32)
+        assert branch['semseg'].shape == (2, 3, 32, 32)
+    assert out['relation']['trl_mask'].dtype == torch.bool
     assert out['shared'].shape == (2, 16, 8, 8)
     # the same call through forward(mode='branches'), as the hooks do
     out2 = model(x, None, mode='branches', branches=('main', ))
     assert set(out2) >= {'feats', 'shared', 'main'}
+    assert 'relation' not in out2  # a branch runs only when asked
     plain = MODELS.build(small_model_cfg(False, False))
-    with pytest.raises(ValueError, match='trl'):
-        plain.forward_branches(x, ('main', 'trl'))
-    with pytest.raises(ValueError, match='unknown'):
+    assert plain.available_branches() == ('main', )
+    with pytest.raises(ValueError, match='relation'):
+        plain.forward_branches(x, ('main', 'relation'))
+    with pytest.raises(ValueError, match='no branch'):
         plain.forward_branches(x, ('nope', ))
+
+
+@MODELS.register_module(force=True)
+class _RotationViewsHead(BaseAuxHead):
+    """A test head with its own views: 4 rotated copies of each image."""
+
+    def __init__(self, context=None, **kw):
+        super().__init__(source='backbone', in_index=-1, context=context, **kw)
+        self.fc = torch.nn.Linear(self.in_channels_from_context(), 4)
+        self.calls = 0
+
+    def views(self, inputs, generator=None):
+        self.calls += 1
+        rots = [torch.rot90(inputs, k, dims=(2, 3)) for k in range(4)]
+        labels = torch.arange(4).repeat_interleave(inputs.shape[0])
+        return dict(inputs=torch.cat(rots), labels=labels)
+
+    def forward(self, x, views=None, **kw):
+        return dict(logits=self.fc(x.mean(dim=(2, 3))),
+                    labels=views['labels'], batch=x.shape[0])
+
+    def loss(self, outputs, gts, model, inputs):
+        return dict(loss_rot=self.loss_weight * torch.nn.functional.
+                    cross_entropy(outputs['logits'], outputs['labels']))
+
+
+def test_aux_head_with_its_own_views_and_loss_prefix():
+    cfg = small_model_cfg(False, False)
+    cfg['aux_heads'] = dict(rot=dict(type='_RotationViewsHead',
+                                     loss_weight=0.5))
+    model = MODELS.build(cfg)
+    head = model.aux_heads['rot']
+    # the context gave the head the channels of the last backbone level
+    assert head.fc.in_features == 64
+    assert model.available_branches() == ('main', 'rot')
+    x = torch.randn(2, 3, 32, 32)
+    out = model.forward_branches(x, ('main', ))
+    assert head.calls == 0  # no extra encoder pass unless the head is asked
+    out = model.forward_branches(x, ('main', 'rot'))
+    assert head.calls == 1
+    assert out['rot']['batch'] == 8  # the encoder ran on the 4 views
+    assert out['main']['depth'].shape[0] == 2
+    data = model.data_preprocessor(make_batch(), training=True)
+    losses = model(**data, mode='loss')
+    assert 'rot.loss_rot' in losses
+    sum(losses.values()).backward()
+    assert head.fc.weight.grad.abs().sum() > 0
 
 
 def test_bad_configs():
     with pytest.raises(ValueError, match='unknown task'):
         MODELS.build(small_model_cfg(False, False, tasks=('semseg', 'sky')))
     with pytest.raises(ValueError, match='loss_weights'):
-        MODELS.build(small_model_cfg(loss_weights=dict(foo=1)))
+        MODELS.build(small_model_cfg(head_kw=dict(loss_weights=dict(foo=1))))
     with pytest.raises(ValueError, match='trl_target'):
-        MODELS.build(small_model_cfg(trl_target='text'))
+        MODELS.build(small_model_cfg(head_kw=dict(trl_target='text')))
+    with pytest.raises(ValueError, match='invalid head name'):
+        MODELS.build(small_model_cfg(False, False,
+                                     aux_heads={'main': dict(type='x')}))

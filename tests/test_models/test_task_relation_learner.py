@@ -215,3 +215,17 @@ def test_cuda_device_follows_input():
     assert torch.equal(out['mask'].cpu(), cpu_mask)
     out['preds']['depth'].mean().backward()
     assert x.grad is not None
+
+
+def test_init_weights_applies_the_mae_initialisation():
+    """Construction keeps PyTorch's defaults; ``init_weights`` (called by the
+    runner) applies the MAE-style initialisation."""
+    trl = _trl(2)
+    linears = [m for m in trl.modules() if isinstance(m, torch.nn.Linear)]
+    assert any(m.bias.abs().sum() > 0 for m in linears)
+    trl.init_weights()
+    assert all(m.bias.abs().sum() == 0 for m in linears)
+    assert trl.patch_embed.bias.abs().sum() == 0
+    w = linears[0].weight
+    bound = (6.0 / (w.shape[0] + w.shape[1]))**0.5  # xavier uniform
+    assert w.abs().max() <= bound

@@ -53,7 +53,6 @@ def main(argv=None):
     model = MODELS.build(cfg.model).to(device)
     hook_cfg = dict(type=args.hook)
     hook_cfg.update((cfg.get('ttt', {}) or {}).get(args.hook, {}))
-    hook_cfg.update(eval_source=False, curve=False)
     hook = HOOKS.build(hook_cfg)
 
     g = torch.Generator().manual_seed(0)
@@ -76,6 +75,7 @@ def main(argv=None):
 
     # The hook's own mechanics, without a Runner.
     hook.model = model
+    hook.head_name = hook._resolve_head(model)
     hook._params = hook._select_params(model)
     hook.optimizer = hook._build_optimizer(model)
     gen = torch.Generator().manual_seed(0)
@@ -88,7 +88,7 @@ def main(argv=None):
         if device.startswith('cuda'):
             torch.cuda.synchronize()
 
-    from trttt_mm.models.data_preprocessors import stack_gts
+    from trttt_mm.tasks import stack_gts
 
     # Both phases start from the same preprocessed batch on the device, so
     # neither pays for copying or padding the inputs.
@@ -135,7 +135,7 @@ def main(argv=None):
     hook._set_mode(model, hook.norm_mode)
     ttt_t, ttt_peak, _ = timed(ttt_step)
     base = count(model.backbone) + count(model.neck) + count(model.decode_head)
-    extra = count(model.projection) + count(model.relation)
+    extra = count(model.aux_heads)
     result = dict(
         config=args.config, hook=args.hook, device=device,
         batch=[n, 3, h, w], repeats=args.repeats,
@@ -144,7 +144,7 @@ def main(argv=None):
         ratio=round(ttt_t / plain_t, 3),
         peak_mem_mib_plain=round(plain_peak, 1),
         peak_mem_mib_after_ttt=round(ttt_peak, 1),
-        params_base=base, params_trttt_branches=extra,
+        params_base=base, params_aux_heads=extra,
         param_overhead_pct=round(100.0 * extra / max(base, 1), 2))
     print(json.dumps(result, indent=2))
     return result

@@ -15,29 +15,13 @@ object with ``delta_ttt`` (percent), ``per_task`` ({key: percent}), ``keys``,
 Exit status: 0 on success, 1 on a bad file or metric, 2 on bad arguments.
 """
 import argparse
-import importlib.util
 import json
+import os.path as osp
 import sys
-from pathlib import Path
 
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
-def _load_delta_ttt_module():
-    """Load ``trttt_mm/evaluation/delta_ttt.py`` by its path.
-
-    The module is pure Python (standard library only); importing it through
-    the ``trttt_mm`` package would first import mmseg and every registered
-    component (seconds), which comparing two JSON files does not need.
-    """
-    path = Path(__file__).resolve().parents[2] / 'trttt_mm' / 'evaluation' \
-        / 'delta_ttt.py'
-    spec = importlib.util.spec_from_file_location('_trttt_delta_ttt', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_dt = _load_delta_ttt_module()
-delta_ttt, metric_direction = _dt.delta_ttt, _dt.metric_direction
+from trttt_mm.evaluation.delta_ttt import delta_ttt, metric_direction  # noqa: E402,E501
 
 
 def parse_args(argv=None):

@@ -1,8 +1,8 @@
 from .delta_ttt import (METRIC_DIRECTIONS, PRIMARY_KEYS, delta_ttt,
                         metric_direction, relative_change)
-from .metrics import MultiTaskMetric
+from .metrics import DeltaTTTMetric, MultiTaskMetric
 
 __all__ = [
-    'MultiTaskMetric', 'METRIC_DIRECTIONS', 'PRIMARY_KEYS', 'delta_ttt',
+    'MultiTaskMetric', 'DeltaTTTMetric', 'METRIC_DIRECTIONS', 'PRIMARY_KEYS', 'delta_ttt',
     'metric_direction', 'relative_change'
 ]

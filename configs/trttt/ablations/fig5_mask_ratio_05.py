@@ -1,3 +1,5 @@
 # Fig. 5: mask ratio 0.5 with the 'same' strategy.
 _base_ = '../synth_t2n.py'
-model = dict(relation=dict(mask_strategy='same', mask_ratio=0.5))
+model = dict(
+    aux_heads=dict(relation=dict(learner=dict(
+        mask_strategy='same', mask_ratio=0.5))))

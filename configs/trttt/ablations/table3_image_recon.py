@@ -2,4 +2,5 @@
 # reconstructed input image instead of the task labels (test-time loss: the
 # reconstruction error).
 _base_ = '../synth_t2n.py'
-model = dict(projection=None, trl_target='image')
+model = dict(
+    aux_heads=dict(relation=dict(projection=None, trl_target='image')))

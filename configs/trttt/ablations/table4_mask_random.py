@@ -1,3 +1,5 @@
 # Table 4 / Fig. 4: masking strategy 'random'.
 _base_ = '../synth_t2n.py'
-model = dict(relation=dict(mask_strategy='random'))
+model = dict(
+    aux_heads=dict(relation=dict(learner=dict(
+        mask_strategy='random'))))

@@ -7,71 +7,115 @@ import torch.nn.functional as F
 
 from mmseg.registry import HOOKS
 
+from ...models.aux_heads import TaskRelationHead
+from ...tasks import IGNORE_VALUES, activate, pseudo_label
 from .ttt_hook import BaseTTTHook
 
-LOSS_TYPES = ('l1', 'task')
+#: Test-time loss presets (see docs/methods.md, "TR-TTT test-time loss").
+LOSS_PRESETS = ('activated_l1', 'released', 'paper')
+
+
+def valid_pixels(inputs: torch.Tensor, data_samples) -> torch.Tensor:
+    """``(B, 1, H, W)`` bool mask of the pixels inside each sample's image
+    (``img_shape``): the preprocessor's padding is False."""
+    B, _, H, W = inputs.shape
+    mask = torch.zeros(B, 1, H, W, dtype=torch.bool, device=inputs.device)
+    for i in range(B):
+        meta = data_samples[i].metainfo if data_samples is not None else {}
+        h, w = meta.get('img_shape', (H, W))[:2]
+        mask[i, :, :h, :w] = True
+    return mask
 
 
 @HOOKS.register_module()
 class TRTTTHook(BaseTTTHook):
     """Test-time training with the Task Relation Learner.
 
-    Loss: Σ_i L_i(y_i^TRL, stopgrad(y_i^main)).
+    Loss: ``loss_scale · Σ_t c_t · L_t(y_t^TRL, stopgrad(y_t^main))``, with
+    ``L_t`` and ``c_t`` from the preset ``loss``:
+
+    * ``'activated_l1'`` (default): element-mean L1 between the activated
+      outputs (softmax, depth, unit normals, edge probabilities), ``c_t = 1``.
+    * ``'released'``: the authors' released code (S4T ``TTT_L1`` in
+      ``MTLoss_S4T_v2``): L1 between the **raw** outputs (logits, depth,
+      unnormalised normals, edge logits), summed over channels and averaged
+      over the valid (unpadded) pixels, ``c_t = w_t²`` where ``w_t`` is the
+      task's training loss weight (the released code applies it twice).
+    * ``'paper'``: the per-task training losses of the head with pseudo-labels
+      (argmax classes, depth, unit normals, edges thresholded at 0.5), each
+      weighted once by its training weight ``w_t`` (paper §3.3: "the loss
+      scales commonly employed in multi-task learning", scaled by 0.01).
 
     Args:
-        loss: ``'l1'`` (default, the released code: L1 between the activated
-            outputs — softmax, depth, unit normals, edge probabilities — for
-            every task) or ``'task'`` (the per-task training losses of the
-            head with pseudo-labels: argmax classes, depth, normals, edges
-            thresholded at 0.5).
+        loss: One of :data:`LOSS_PRESETS`.
+        task_weights: ``{task: w_t}`` overriding the training weights read
+            from the model's head (used by ``'released'``).
         Other arguments: see :class:`BaseTTTHook`. Defaults follow the paper
         (Appendix B) and the released code: SGD lr 2e-5, wd 1e-6, momentum 0,
         40 steps per batch, loss scale 0.01, all parameters, norm layers in
         train mode.
 
-    With a model trained with ``trl_target='image'`` (Table 3 ablation) the
+    With a head trained with ``trl_target='image'`` (Table 3 ablation) the
     loss is the L1 reconstruction error of the input image instead.
     """
 
-    required_branches = ('main', 'trl')
+    head_type = TaskRelationHead
+    required_branches = ('main', )
 
     def __init__(self,
-                 loss: str = 'l1',
+                 loss: str = 'activated_l1',
+                 task_weights: Optional[Dict[str, float]] = None,
                  steps: int = 40,
                  optimizer: Optional[dict] = None,
                  loss_scale: float = 0.01,
                  **kwargs):
-        if loss not in LOSS_TYPES:
-            raise ValueError(f'TRTTTHook: unknown loss {loss!r}; expected one '
-                             f'of {LOSS_TYPES}')
+        if loss not in LOSS_PRESETS:
+            raise ValueError(f'TRTTTHook.loss: unknown preset {loss!r}; '
+                             f'expected one of {LOSS_PRESETS}')
         super().__init__(steps=steps, optimizer=optimizer,
                          loss_scale=loss_scale, **kwargs)
         self.loss = loss
+        self.task_weights = dict(task_weights or {})
+        for t, w in self.task_weights.items():
+            if not isinstance(w, (int, float)) or w < 0:
+                raise ValueError(f'TRTTTHook.task_weights[{t!r}] must be a '
+                                 f'number >= 0, got {w!r}')
+
+    def _weight(self, task: str) -> float:
+        if task in self.task_weights:
+            return float(self.task_weights[task])
+        return float(getattr(self.model.decode_head.losses[task],
+                             'loss_weight', 1.0))
 
     def ttt_loss(self, forward, inputs: torch.Tensor, data_samples: list,
                  generator: torch.Generator) -> Dict[str, torch.Tensor]:
-        model = self.model
-        if model.trl_target == 'image':
-            out = forward(inputs, branches=('trl', ), generator=generator)
-            return {'loss_image': (out['trl']['image'] - inputs).abs().mean()}
-        out = forward(inputs, branches=('main', 'trl'), generator=generator)
-        main, trl = out['main'], out['trl']
+        model, name = self.model, self.head_name
+        if self.head_module.trl_target == 'image':
+            out = forward(inputs, branches=(name, ), generator=generator)
+            return {
+                'loss_image': (out[name]['trl']['image'] - inputs).abs().mean()
+            }
+        out = forward(inputs, branches=('main', name), generator=generator)
+        main, trl = out['main'], out[name]['trl']
         losses = {}
-        if self.loss == 'l1':
+        if self.loss == 'activated_l1':
             for task in model.tasks:
-                target = model.activate(task, main[task]).detach()
-                pred = model.activate(task, trl[task])
+                target = activate(task, main[task]).detach()
+                pred = activate(task, trl[task])
                 losses[f'loss_{task}'] = F.l1_loss(pred, target)
+            return losses
+        valid = valid_pixels(inputs, data_samples)
+        if self.loss == 'released':
+            n = valid.sum().clamp_min(1)
+            for task in model.tasks:
+                err = (trl[task] - main[task].detach()).abs().sum(
+                    dim=1, keepdim=True)
+                w = self._weight(task)
+                losses[f'loss_{task}'] = w * w * (err * valid).sum() / n
             return losses
         pseudo = {}
         for task in model.tasks:
-            y = main[task].detach()
-            if task == 'semseg':
-                pseudo[task] = y.argmax(dim=1, keepdim=True).float()
-            elif task == 'normal':
-                pseudo[task] = F.normalize(y, dim=1, eps=1e-6)
-            elif task == 'edge':
-                pseudo[task] = (y.sigmoid() > 0.5).float()
-            else:
-                pseudo[task] = y.clamp(min=1e-3)
+            y = pseudo_label(task, main[task])
+            pseudo[task] = torch.where(
+                valid, y, torch.full_like(y, float(IGNORE_VALUES[task])))
         return model.decode_head.loss_by_task(trl, pseudo)

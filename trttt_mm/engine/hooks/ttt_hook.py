@@ -1,4 +1,4 @@
-"""Generic test-time-training hook: the mechanics every method shares.
+"""Generic test-time-training hook: the adaptation mechanics every method shares.
 
 mmengine facts this relies on (0.10.7): ``TestLoop.run_iter`` runs under
 ``torch.no_grad()``; the loop calls ``model.eval()`` after
@@ -9,19 +9,20 @@ under ``torch.enable_grad()`` (``test_step`` then predicts the same batch with
 the adapted model), and sets the mode of the norm layers itself.
 
 A method is a subclass that implements :meth:`BaseTTTHook.ttt_loss` (a loss
-over the model's branch outputs) and declares the branches it needs.
+over the model's branch outputs), names the auxiliary head it reads
+(``head_type``) and, when it needs one, a per-method :meth:`setup` (called
+after the checkpoint is loaded: configure layers, register forward hooks,
+check source statistics) and :meth:`teardown`. Monitoring (the unadapted model,
+running metrics, the curve, Δ_TTT) is :class:`TTTMonitorHook`'s job.
 """
-import copy
-import json
-import os.path as osp
+import math
+import numbers
 import re
-import shutil
 from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
-from mmengine.dist import get_rank
-from mmengine.evaluator import Evaluator
+from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
@@ -29,13 +30,18 @@ from mmengine.registry import OPTIMIZERS
 
 from mmseg.registry import HOOKS
 
-from ...evaluation.delta_ttt import delta_ttt
-
-_NORM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm,
-               nn.modules.instancenorm._InstanceNorm)
+NORM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm,
+              nn.modules.instancenorm._InstanceNorm)
 
 RESET_POLICIES = ('online', 'episodic', 'single_batch')
 PARAM_SETS = ('all', 'norm', 'encoder')
+
+#: Message-hub key under which the adapting hook publishes the losses of the
+#: last batch's steps (a list of floats) for the monitor.
+BATCH_LOSSES_KEY = 'ttt/batch_losses'
+#: Message-hub key of the state-dict keys that did not come from the
+#: checkpoint (written by tools/test.py's loader).
+MISSING_KEYS_KEY = 'checkpoint_missing_keys'
 
 
 def ttt_hook_names() -> List[str]:
@@ -48,37 +54,86 @@ def ttt_hook_names() -> List[str]:
     return sorted(names)
 
 
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise ValueError(f'{name} must be an integer >= {minimum}, got '
+                             f'{value!r} ({type(value).__name__})')
+    if value < minimum:
+        raise ValueError(f'{name} must be >= {minimum}, got {value}')
+    return int(value)
+
+
+def _check_positive(name: str, value, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f'{name} must be a number, got {value!r} '
+                         f'({type(value).__name__})')
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (value == 0
+                                                 and not allow_zero):
+        bound = '>= 0' if allow_zero else '> 0'
+        raise ValueError(f'{name} must be a finite number {bound}, got '
+                         f'{value}')
+    return value
+
+
+def check_optimizer_cfg(cfg, where: str) -> dict:
+    """Validate an optimizer config dict, naming the bad key."""
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        raise ValueError(f'{where}.optimizer must be a dict with a type, got '
+                         f'{cfg!r}')
+    cfg = dict(cfg)
+    if 'lr' in cfg:
+        cfg['lr'] = _check_positive(f'{where}.optimizer.lr', cfg['lr'],
+                                    allow_zero=True)
+    for key in ('weight_decay', 'momentum'):
+        if key in cfg:
+            cfg[key] = _check_positive(f'{where}.optimizer.{key}', cfg[key],
+                                       allow_zero=True)
+    return cfg
+
+
 class BaseTTTHook(Hook):
-    """Adapt the model online on each test batch before it is predicted.
+    """Adapt the model on each test batch before it is predicted.
 
     Args:
-        steps: Updates per batch (paper: up to 40).
-        optimizer: Optimizer config (paper: SGD lr 2e-5, wd 1e-6).
-        loss_scale: Multiplier of the test-time loss (paper: 0.01).
+        steps: Updates per batch (integer >= 0).
+        optimizer: Optimizer config (default SGD lr 2e-5, wd 1e-6).
+        loss_scale: Multiplier of the test-time loss (> 0).
         params: Which parameters move: ``'all'``, ``'norm'`` (affine
             parameters of norm layers), ``'encoder'`` (the backbone), or a
-            regular expression matched against parameter names.
+            non-empty regular expression matched against parameter names.
         norm_mode: Mode of the norm layers while adapting: ``'train'`` (batch
             statistics, running statistics move) or ``'eval'``.
         predict_norm_mode: Mode of the norm layers while the adapted model
             predicts the batch (``'eval'`` by default).
         reset: ``'online'`` (the model carries over from batch to batch),
-            ``'episodic'`` (back to the source weights before each batch) or
-            ``'single_batch'`` (adapt on the first batch only, as the released
-            code does, then evaluate the rest).
-        grad_clip: Max gradient norm, or None.
-        eval_source: Also predict every batch with the unadapted source model
-            and report ``base/<metric>``, ``delta/<metric>`` and
-            ``delta_ttt`` beside the adapted metrics.
-        curve: Write ``ttt_curve.json`` (loss per step, running metrics and
-            running Δ_TTT per batch) to the run's log dir and work dir.
+            ``'episodic'`` (back to the source weights and a fresh optimizer
+            before each batch) or ``'single_batch'`` (adapt on the first batch
+            only, as the released TR-TTT code does, then evaluate the rest).
+        grad_clip: Max gradient norm (> 0), or None.
+        head: Name of the auxiliary head the method reads; ``None`` finds the
+            model's only head of the method's ``head_type``.
         restore_after: Put the source weights back after the test loop.
         log_interval: Log the test-time loss every this many batches.
-        seed: Seed of the hook's random generator (masks), or None.
+        seed: Seed of the hook's random generator (masks, views), or None.
+
+    Non-finite guard: when the loss, a gradient, a branch output or a
+    norm-layer buffer is not finite after a step, the update is not applied,
+    the weights the batch started with come back (parameters and buffers),
+    the batch's remaining steps are skipped, and the event is counted
+    (``ttt/nonfinite_skips``) and logged. Under DDP the decision is collective:
+    every rank skips and restores together.
     """
 
-    #: Model branches the objective needs (checked in ``before_test``).
+    #: Class of the auxiliary head the method reads (None: main branch only).
+    head_type: Optional[type] = None
+    #: Branches the objective computes besides the head (checked in
+    #: ``before_test``).
     required_branches: Sequence[str] = ('main', )
+    priority = 'NORMAL'
 
     def __init__(self,
                  steps: int = 1,
@@ -89,41 +144,58 @@ class BaseTTTHook(Hook):
                  predict_norm_mode: str = 'eval',
                  reset: str = 'online',
                  grad_clip: Optional[float] = None,
-                 eval_source: bool = False,
-                 curve: bool = True,
+                 head: Optional[str] = None,
                  restore_after: bool = True,
                  log_interval: int = 1,
-                 seed: Optional[int] = 0):
-        if int(steps) < 0:
-            raise ValueError(f'steps must be >= 0, got {steps}')
+                 seed: Optional[int] = 0,
+                 **kwargs):
+        where = type(self).__name__
+        moved = {'eval_source', 'curve'} & set(kwargs)
+        if moved:
+            raise TypeError(
+                f'{where}: {sorted(moved)} moved to TTTMonitorHook (tools/'
+                'test.py --tta-hook adds it with cfg.ttt.TTTMonitorHook)')
+        if kwargs:
+            raise TypeError(f'{where}: unknown arguments {sorted(kwargs)}')
+        self.steps = _check_int(f'{where}.steps', steps, 0)
         if reset not in RESET_POLICIES:
-            raise ValueError(f'reset: unknown policy {reset!r}; expected one '
-                             f'of {RESET_POLICIES}')
+            raise ValueError(f'{where}.reset: unknown policy {reset!r}; '
+                             f'expected one of {RESET_POLICIES}')
         for name, mode in (('norm_mode', norm_mode),
                            ('predict_norm_mode', predict_norm_mode)):
             if mode not in ('train', 'eval'):
-                raise ValueError(f"{name} must be 'train' or 'eval', got "
-                                 f'{mode!r}')
+                raise ValueError(f"{where}.{name} must be 'train' or 'eval', "
+                                 f'got {mode!r}')
+        if not isinstance(params, str) or not params.strip():
+            raise ValueError(f'{where}.params must be one of {PARAM_SETS} or '
+                             f'a non-empty regular expression, got {params!r}')
         if params not in PARAM_SETS:
             try:
                 re.compile(params)
             except re.error as e:
                 raise ValueError(
-                    f'params: {params!r} is neither one of {PARAM_SETS} nor '
-                    f'a valid regular expression ({e})') from e
-        self.steps = int(steps)
-        self.optimizer_cfg = dict(optimizer or dict(
-            type='SGD', lr=2e-5, weight_decay=1e-6, momentum=0.0))
-        self.loss_scale = float(loss_scale)
+                    f'{where}.params: {params!r} is neither one of '
+                    f'{PARAM_SETS} nor a valid regular expression ({e})'
+                ) from e
+        self.optimizer_cfg = check_optimizer_cfg(
+            optimizer or dict(
+                type='SGD', lr=2e-5, weight_decay=1e-6, momentum=0.0), where)
+        self.loss_scale = _check_positive(f'{where}.loss_scale', loss_scale)
+        self.grad_clip = None if grad_clip is None else _check_positive(
+            f'{where}.grad_clip', grad_clip)
+        if head is not None and (not isinstance(head, str) or not head):
+            raise ValueError(f'{where}.head must be a head name or None, got '
+                             f'{head!r}')
+        if seed is not None:
+            seed = _check_int(f'{where}.seed', seed, 0)
         self.params = params
         self.norm_mode = norm_mode
         self.predict_norm_mode = predict_norm_mode
         self.reset = reset
-        self.grad_clip = grad_clip
-        self.eval_source = eval_source
-        self.curve = curve
-        self.restore_after = restore_after
-        self.log_interval = max(int(log_interval), 1)
+        self.head = head
+        self.restore_after = bool(restore_after)
+        self.log_interval = _check_int(f'{where}.log_interval', log_interval,
+                                       1)
         self.seed = seed
 
     # ------------------------------------------------------------ objective
@@ -134,7 +206,8 @@ class BaseTTTHook(Hook):
         Args:
             forward: ``forward(inputs, branches=..., mask=..., generator=...)``
                 runs the model through its wrapper (see
-                ``MultiTaskEncoderDecoder.forward_branches``).
+                ``MultiTaskEncoderDecoder.forward_branches``); the method's
+                head is ``self.head_name``.
             inputs: The preprocessed batch.
             data_samples: Its data samples (no ground truth is used).
             generator: The hook's random generator.
@@ -145,17 +218,84 @@ class BaseTTTHook(Hook):
         raise NotImplementedError(
             f'{type(self).__name__} must implement ttt_loss')
 
+    def setup(self, runner, model: nn.Module) -> None:
+        """Per-method preparation, after the checkpoint is loaded and before
+        the source weights are snapshot (configure layers, register forward
+        hooks, check source statistics)."""
+
+    def teardown(self, runner, model: nn.Module) -> None:
+        """Undo what :meth:`setup` changed in the model (after the test)."""
+
     # --------------------------------------------------------------- helpers
     @staticmethod
     def _unwrap(model: nn.Module) -> nn.Module:
         return model.module if is_model_wrapper(model) else model
+
+    @property
+    def head_module(self) -> nn.Module:
+        """The auxiliary head the method reads."""
+        return self.model.aux_heads[self.head_name]
+
+    def _resolve_head(self, model: nn.Module) -> Optional[str]:
+        where = type(self).__name__
+        if self.head_type is None:
+            if self.head is not None and self.head not in model.aux_heads:
+                raise ValueError(f'{where}.head: the model has no auxiliary '
+                                 f'head {self.head!r}; it has '
+                                 f'{tuple(model.aux_heads.keys())}')
+            return self.head
+        kind = self.head_type.__name__
+        if self.head is not None:
+            if self.head not in model.aux_heads:
+                raise ValueError(
+                    f'{where}.head: the model has no auxiliary head '
+                    f'{self.head!r}; it has {tuple(model.aux_heads.keys())}')
+            if not isinstance(model.aux_heads[self.head], self.head_type):
+                raise ValueError(
+                    f'{where}.head: {self.head!r} is a '
+                    f'{type(model.aux_heads[self.head]).__name__}, not a '
+                    f'{kind}')
+            return self.head
+        found = [n for n, h in model.aux_heads.items()
+                 if isinstance(h, self.head_type)]
+        if not found:
+            raise ValueError(
+                f'{where} needs a model with a {kind} in aux_heads, but this '
+                f'model has {dict((n, type(h).__name__) for n, h in model.aux_heads.items()) or "none"}: '  # noqa: E501
+                'train a model whose config adds one (see docs/methods.md)')
+        if len(found) > 1:
+            raise ValueError(f'{where}: the model has several {kind}s '
+                             f'{found}; choose one with head=NAME')
+        return found[0]
+
+    def _check_checkpoint(self, runner, model: nn.Module) -> None:
+        """Refuse to adapt branches whose weights did not come from the
+        checkpoint (tools/test.py records the keys it could not load)."""
+        try:
+            missing = runner.message_hub.get_info(MISSING_KEYS_KEY)
+        except Exception:  # noqa: BLE001 - no message hub / no info
+            missing = None
+        if not missing:
+            return
+        prefixes = ['backbone.', 'decode_head.']
+        if getattr(model, 'neck', None) is not None:
+            prefixes.append('neck.')
+        if self.head_name is not None:
+            prefixes.append(f'aux_heads.{self.head_name}.')
+        bad = [k for k in missing if k.startswith(tuple(prefixes))]
+        if bad:
+            raise RuntimeError(
+                f'{type(self).__name__}: {len(bad)} weights of the branches '
+                f'it adapts were not in the checkpoint (e.g. {bad[:5]}); '
+                'adapting randomly initialised weights would report '
+                'meaningless numbers')
 
     def _select_params(self, model: nn.Module) -> List[nn.Parameter]:
         if self.params == 'all':
             chosen = [p for p in model.parameters() if p.requires_grad]
         elif self.params == 'norm':
             chosen = [
-                p for m in model.modules() if isinstance(m, _NORM_TYPES)
+                p for m in model.modules() if isinstance(m, NORM_TYPES)
                 for p in m.parameters(recurse=False) if p.requires_grad
             ]
         elif self.params == 'encoder':
@@ -174,7 +314,7 @@ class BaseTTTHook(Hook):
         model.eval()
         if norm_mode == 'train':
             for m in model.modules():
-                if isinstance(m, _NORM_TYPES):
+                if isinstance(m, NORM_TYPES):
                     m.train()
 
     @staticmethod
@@ -185,8 +325,11 @@ class BaseTTTHook(Hook):
         wrapped = runner.model
 
         def forward(inputs, branches, mask=None, generator=None):
-            return wrapped(inputs, None, mode='branches', branches=branches,
-                           mask=mask, generator=generator)
+            out = wrapped(inputs, None, mode='branches', branches=branches,
+                          mask=mask, generator=generator)
+            self._outputs_finite &= _all_finite(
+                {k: v for k, v in out.items() if k not in ('feats', )})
+            return out
 
         return forward
 
@@ -194,6 +337,23 @@ class BaseTTTHook(Hook):
         cfg = dict(self.optimizer_cfg)
         cfg['params'] = self._params
         return OPTIMIZERS.build(cfg)
+
+    def _buffers_finite(self, model: nn.Module) -> bool:
+        for m in model.modules():
+            if isinstance(m, NORM_TYPES):
+                for b in m.buffers(recurse=False):
+                    if b.is_floating_point() and not torch.isfinite(b).all():
+                        return False
+        return True
+
+    @staticmethod
+    def _any_rank(flag: bool, device) -> bool:
+        """True on every rank when ``flag`` is true on any rank."""
+        if get_world_size() == 1:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=device)
+        all_reduce(t, op='sum')
+        return bool(t.item() > 0)
 
     # ------------------------------------------------------------- the hooks
     def before_test(self, runner) -> None:
@@ -207,9 +367,11 @@ class BaseTTTHook(Hook):
         if missing:
             raise ValueError(
                 f'{type(self).__name__} needs the model branches {missing}, '
-                f'but this model has only {have}: train a model whose config '
-                'adds them (see configs/trttt/)')
+                f'but this model has only {have}')
         self.model = model  # the unwrapped model, for objectives
+        self.head_name = self._resolve_head(model)
+        self._check_checkpoint(runner, model)
+        self.setup(runner, model)
         self._source_state = self._clone_state(model)
         self._params = self._select_params(model)
         self.optimizer = self._build_optimizer(model)
@@ -218,33 +380,11 @@ class BaseTTTHook(Hook):
             self._generator.manual_seed(int(self.seed))
         self.nonfinite_skips = 0
         self.total_steps = 0
-        self._curve = dict(method=type(self).__name__, steps_per_batch=[],
-                           loss=[], metrics=[], base_metrics=[],
-                           delta_ttt=[])
-        evaluator = runner.test_loop.evaluator
-        self._curve_eval = None
-        if self.curve:
-            self._curve_eval = Evaluator(copy.deepcopy(evaluator.metrics))
-            for metric in self._curve_eval.metrics:
-                if hasattr(metric, 'log_per_class'):
-                    metric.log_per_class = False  # evaluated every batch
-        self._source_model = None
-        self._source_eval = None
-        if self.eval_source:
-            self._source_model = copy.deepcopy(model).eval()
-            for p in self._source_model.parameters():
-                p.requires_grad_(False)
-            self._source_eval = Evaluator(copy.deepcopy(evaluator.metrics))
+        self._device = next(model.parameters()).device
 
     def before_test_iter(self, runner, batch_idx: int,
                          data_batch=None) -> None:
         model = self._unwrap(runner.model)
-        if self._source_model is not None:
-            with torch.no_grad():
-                data = self._source_model.data_preprocessor(data_batch, False)
-                preds = self._source_model(**data, mode='predict')
-            self._source_eval.process(data_samples=preds,
-                                      data_batch=data_batch)
         adapt = not (self.reset == 'single_batch' and batch_idx > 0)
         if self.reset == 'episodic':
             model.load_state_dict(self._source_state)
@@ -253,9 +393,8 @@ class BaseTTTHook(Hook):
         if adapt and self.steps > 0:
             losses = self._adapt(runner, model, data_batch)
         self._set_mode(model, self.predict_norm_mode)
-        if self.curve:
-            self._curve['steps_per_batch'].append(len(losses))
-            self._curve['loss'].append(losses)
+        runner.message_hub.update_info(BATCH_LOSSES_KEY, list(losses),
+                                       resumed=False)
         if losses and batch_idx % self.log_interval == 0:
             runner.logger.info(
                 f'[{type(self).__name__}] batch {batch_idx}: {len(losses)} '
@@ -269,6 +408,7 @@ class BaseTTTHook(Hook):
         with torch.enable_grad():
             data = model.data_preprocessor(data_batch, False)
             for step in range(self.steps):
+                self._outputs_finite = True
                 losses = self.ttt_loss(forward, data['inputs'],
                                        data['data_samples'], self._generator)
                 loss = sum(losses.values()) * self.loss_scale
@@ -276,6 +416,12 @@ class BaseTTTHook(Hook):
                 reason = None
                 if not torch.isfinite(loss):
                     reason = f'non-finite loss ({loss.item()})'
+                elif not self._outputs_finite:
+                    reason = 'non-finite branch output'
+                elif not self._buffers_finite(model):
+                    reason = 'non-finite norm-layer statistics'
+                if self._any_rank(reason is not None, self._device):
+                    reason = reason or 'a fault on another rank'
                 else:
                     loss.backward()
                     bad = [
@@ -285,86 +431,49 @@ class BaseTTTHook(Hook):
                     ]
                     if bad:
                         reason = f'non-finite gradient in {len(bad)} tensors'
+                    if self._any_rank(reason is not None, self._device):
+                        reason = reason or 'a fault on another rank'
                 if reason is not None:
                     # Parameters were not stepped, but running statistics
-                    # may have moved: restore the last good weights whole.
+                    # may have moved: restore the batch's starting weights.
                     self.optimizer.zero_grad(set_to_none=True)
                     model.load_state_dict(last_good)
                     self.nonfinite_skips += 1
                     print_log(
                         f'[{type(self).__name__}] step {step}: {reason}; '
-                        'update skipped, last good weights restored '
-                        f'({self.nonfinite_skips} so far)',
+                        'update skipped, the weights the batch started with '
+                        f'restored ({self.nonfinite_skips} so far)',
                         logger='current', level=30)
-                    break
+                    return []
                 if self.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(self._params,
                                                    self.grad_clip)
                 self.optimizer.step()
-                self.total_steps += 1
                 record.append(float(loss.detach()))
+        self.total_steps += len(record)
         return record
-
-    def after_test_iter(self, runner, batch_idx: int, data_batch=None,
-                        outputs=None) -> None:
-        if not self.curve:
-            return
-        self._curve_eval.process(data_samples=outputs, data_batch=data_batch)
-        adapted = self._running(self._curve_eval)
-        self._curve['metrics'].append(adapted)
-        if self._source_eval is not None:
-            base = self._running(self._source_eval)
-            self._curve['base_metrics'].append(base)
-            try:
-                self._curve['delta_ttt'].append(
-                    delta_ttt(base, adapted)['delta_ttt'])
-            except ValueError:
-                self._curve['delta_ttt'].append(None)
-
-    @staticmethod
-    def _running(evaluator: Evaluator) -> dict:
-        out = {}
-        for metric in evaluator.metrics:
-            if metric.results:
-                res = metric.compute_metrics(list(metric.results))
-                out.update({k: float(v) for k, v in res.items()
-                            if isinstance(v, (int, float))})
-        return out
 
     def after_test_epoch(self, runner, metrics: Optional[dict] = None
                          ) -> None:
         if metrics is None:
             return
+        # The skip decision is collective, so every rank counts the same.
         metrics['ttt/steps'] = self.total_steps
         metrics['ttt/nonfinite_skips'] = self.nonfinite_skips
-        if self._source_eval is not None:
-            size = len(runner.test_dataloader.dataset)
-            base = self._source_eval.evaluate(size)
-            adapted = {k: v for k, v in metrics.items()
-                       if not k.startswith(('ttt/', 'base/', 'delta'))}
-            for k, v in base.items():
-                metrics[f'base/{k}'] = v
-            try:
-                d = delta_ttt(base, adapted)
-                metrics['delta_ttt'] = d['delta_ttt']
-                for k, v in d['per_task'].items():
-                    metrics[f'delta/{k}'] = v
-            except ValueError as e:
-                print_log(f'[{type(self).__name__}] Δ_TTT not computed: {e}',
-                          logger='current', level=30)
-        if self.curve and get_rank() == 0:
-            self._curve['final'] = {
-                k: (float(v) if isinstance(v, (int, float)) else v)
-                for k, v in metrics.items()
-            }
-            path = osp.join(runner.log_dir, 'ttt_curve.json')
-            with open(path, 'w') as f:
-                json.dump(self._curve, f)
-            shutil.copyfile(path, osp.join(runner.work_dir, 'ttt_curve.json'))
-            runner.logger.info(f'test-time curve written to {path}')
 
     def after_test(self, runner) -> None:
+        model = self._unwrap(runner.model)
         if self.restore_after:
-            self._unwrap(runner.model).load_state_dict(self._source_state)
-        self._source_model = None
+            model.load_state_dict(self._source_state)
+        self.teardown(runner, model)
 
+
+def _all_finite(obj) -> bool:
+    """Whether every floating tensor in a nested dict/list is finite."""
+    if isinstance(obj, torch.Tensor):
+        return not obj.is_floating_point() or bool(torch.isfinite(obj).all())
+    if isinstance(obj, dict):
+        return all(_all_finite(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return all(_all_finite(v) for v in obj)
+    return True

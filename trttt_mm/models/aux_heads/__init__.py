@@ -1,0 +1,4 @@
+"""Source-time auxiliary heads (a method's own branch of the segmentor)."""
+from .base import SOURCES, BaseAuxHead  # noqa: F401
+from .task_relation_head import TaskRelationHead  # noqa: F401
+from .feature_stats_head import FeatureStatsHead  # noqa: F401

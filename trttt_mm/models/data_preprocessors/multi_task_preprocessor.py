@@ -11,31 +11,7 @@ from mmengine.structures import PixelData
 
 from mmseg.registry import MODELS
 
-from ...tasks import GT_FIELDS, IGNORE_VALUES
-
-
-def stack_gts(data_samples: Sequence, tasks: Sequence[str]
-              ) -> Dict[str, torch.Tensor]:
-    """Stack each task's (already padded) ground truth into a batch tensor.
-
-    A task is returned only when every sample carries it.
-
-    Raises:
-        ValueError: when samples in one batch disagree in ground-truth shape.
-    """
-    gts = {}
-    for task in tasks:
-        field = GT_FIELDS[task]
-        if not data_samples or not all(field in ds for ds in data_samples):
-            continue
-        maps = [getattr(ds, field).data for ds in data_samples]
-        shapes = {tuple(m.shape) for m in maps}
-        if len(shapes) != 1:
-            raise ValueError(f'{field}: samples in one batch have different '
-                             f'shapes {sorted(shapes)}; the data preprocessor '
-                             'must pad them to one size')
-        gts[task] = torch.stack(maps).float()
-    return gts
+from ...tasks import GT_FIELDS, IGNORE_VALUES, stack_gts  # noqa: F401
 
 
 @MODELS.register_module()

@@ -230,9 +230,14 @@ class TaskRelationLearner(BaseModule):
             name: nn.Linear(D, p * p * c)
             for name, c in self.out_channels.items()
         })
-        self._reset_parameters()
 
     # ------------------------------------------------------------------ init
+    def init_weights(self) -> None:
+        """MAE-style initialisation; the runner calls it before training
+        (mmengine's ``BaseModule`` contract), after any ``init_cfg``."""
+        super().init_weights()
+        self._reset_parameters()
+
     def _reset_parameters(self) -> None:
         """MAE-style initialisation (xavier linears, normal tokens)."""
         w = self.patch_embed.weight.data

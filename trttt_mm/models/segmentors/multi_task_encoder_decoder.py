@@ -1,36 +1,32 @@
-"""Multi-task encoder-decoder with the optional TR-TTT branches."""
+"""Multi-task encoder-decoder with optional auxiliary branches."""
 from typing import Dict, List, Optional, Sequence
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.structures import PixelData
 from torch import Tensor
 
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-from ..data_preprocessors.multi_task_preprocessor import stack_gts
+from ...tasks import activate as _activate
+from ...tasks import flip_output, pack_prediction, stack_gts
 
-BRANCHES = ('main', 'tp', 'trl')
+MAIN = 'main'
 
 
 @MODELS.register_module()
 class MultiTaskEncoderDecoder(BaseSegmentor):
-    """Shared encoder, multi-task decoder and the optional TR-TTT branches.
+    """Shared encoder, multi-task decoder and optional auxiliary branches.
 
     ``backbone`` (any mmseg backbone) → optional ``neck`` → ``decode_head``
     (:class:`MultiTaskHead`: fuses the levels into the shared latent z, then
-    one decoder per task). With ``projection`` (:class:`TaskProjectionNeck`) z
-    is projected to task latents z_i, each with its own y_i^TP output; with
-    ``relation`` (:class:`TaskRelationLearner`) the masked latents predict
-    every task (y_i^TRL). Training loss (paper eq. 7):
-    ``L_main + λ_TRL·L_TRL + λ_TP·L_TP``.
-
-    Without ``projection`` the TRL reads the shared latent z as a single
-    input group (ablation "TRL alone"). ``trl_target='image'`` makes the TRL
-    reconstruct the (normalised) input image instead of the task labels
-    (ablation "image reconstruction").
+    one decoder per task). ``aux_heads`` adds named auxiliary branches
+    (:class:`~trttt_mm.models.aux_heads.BaseAuxHead` subclasses: TR-TTT's
+    :class:`TaskRelationHead`, a baseline's rotation or contrastive head...).
+    Training loss: the main per-task losses plus every auxiliary head's
+    (weighted) source loss, prefixed ``<name>.``.
 
     Test-time objectives use :meth:`forward_branches` and :meth:`activate`
     only (see docs/architecture.md).
@@ -39,22 +35,16 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         backbone: mmseg backbone config.
         decode_head: :class:`MultiTaskHead` config.
         neck: Optional neck config applied to the backbone outputs.
-        projection: Optional :class:`TaskProjectionNeck` config. Its
-            ``in_channels`` and ``out_channels`` are filled from the head.
-        relation: Optional :class:`TaskRelationLearner` config. Its
-            ``in_channels``, ``num_inputs`` and ``out_channels`` are filled in.
-        loss_weights: ``dict(tp=λ_TP, trl=λ_TRL)`` (reference: 0.01 each).
-        trl_target: ``'tasks'`` or ``'image'``.
+        aux_heads: ``dict(name=head_cfg, ...)``; each head gets a ``context``
+            (channels of the backbone levels and of z, the tasks and their
+            output channels) to fill the sizes it was not given.
     """
 
     def __init__(self,
                  backbone: dict,
                  decode_head: dict,
                  neck: Optional[dict] = None,
-                 projection: Optional[dict] = None,
-                 relation: Optional[dict] = None,
-                 loss_weights: Optional[dict] = None,
-                 trl_target: str = 'tasks',
+                 aux_heads: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -71,44 +61,34 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         self.decode_head = MODELS.build(decode_head)
         self.tasks = tuple(self.decode_head.tasks)
         self.align_corners = self.decode_head.align_corners
-        if trl_target not in ('tasks', 'image'):
-            raise ValueError(f"trl_target must be 'tasks' or 'image', got "
-                             f'{trl_target!r}')
-        self.trl_target = trl_target
-        weights = dict(tp=0.01, trl=0.01)
-        weights.update(loss_weights or {})
-        unknown = set(weights) - {'tp', 'trl'}
-        if unknown:
-            raise ValueError(f'loss_weights: unknown keys {sorted(unknown)}; '
-                             "expected 'tp' and/or 'trl'")
-        self.loss_weights = weights
-
-        self.projection = None
-        if projection is not None:
-            projection = dict(projection)
-            projection.setdefault('in_channels', self.decode_head.channels)
-            projection.setdefault('out_channels',
-                                  dict(self.decode_head.out_channels))
-            self.projection = MODELS.build(projection)
-        self.relation = None
-        if relation is not None:
-            relation = dict(relation)
-            if self.projection is not None:
-                relation.setdefault('in_channels',
-                                    self.projection.latent_channels)
-                relation.setdefault('num_inputs', len(self.tasks))
-            else:
-                relation.setdefault('in_channels', self.decode_head.channels)
-                relation.setdefault('num_inputs', 1)
-            relation.setdefault(
-                'out_channels',
-                dict(image=3) if trl_target == 'image' else dict(
-                    self.decode_head.out_channels))
-            self.relation = MODELS.build(relation)
-        elif trl_target == 'image':
-            raise ValueError("trl_target='image' needs a relation module")
+        self.aux_heads = nn.ModuleDict()
+        for name, cfg in (aux_heads or {}).items():
+            if cfg is None:  # a config may switch a base's head off
+                continue
+            if not isinstance(name, str) or not name.isidentifier() \
+                    or name == MAIN:
+                raise ValueError(
+                    f'aux_heads: invalid head name {name!r}; expected a '
+                    f"Python identifier other than {MAIN!r}")
+            cfg = dict(cfg)
+            cfg.setdefault('context', self.head_context())
+            self.aux_heads[name] = MODELS.build(cfg)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
+
+    def head_context(self) -> dict:
+        """Model facts an auxiliary head may need to size itself."""
+        head = self.decode_head
+        levels = max(head.in_index) + 1 if head.in_index else 0
+        feat_channels = [None] * levels
+        for idx, c in zip(head.in_index, head.in_channels):
+            feat_channels[idx] = c
+        return dict(
+            feat_channels=feat_channels,
+            shared_channels=head.channels,
+            tasks=self.tasks,
+            out_channels=dict(head.out_channels),
+            align_corners=self.align_corners)
 
     # ------------------------------------------------------------- features
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
@@ -127,75 +107,75 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         }
 
     def available_branches(self) -> tuple:
-        """The branches this model can compute."""
-        names = ['main']
-        if self.projection is not None:
-            names.append('tp')
-        if self.relation is not None:
-            names.append('trl')
-        return tuple(names)
+        """The branches this model can compute: ``'main'`` and every
+        auxiliary head's name."""
+        return (MAIN, ) + tuple(self.aux_heads.keys())
+
+    def aux_head(self, name: str):
+        """The auxiliary head ``name`` (a clear error when absent)."""
+        if name not in self.aux_heads:
+            raise KeyError(f'this model has no auxiliary head {name!r}; it '
+                           f'has {tuple(self.aux_heads.keys())}')
+        return self.aux_heads[name]
 
     def forward_branches(self,
                          inputs: Tensor,
-                         branches: Sequence[str] = ('main', ),
+                         branches: Sequence[str] = (MAIN, ),
                          mask=None,
                          generator: Optional[torch.Generator] = None) -> dict:
         """Run the shared encoder once and the requested branches.
 
+        A head that returns its own views (:meth:`BaseAuxHead.views`) gets
+        another encoder pass over them; the others read the main pass.
+
         Args:
             inputs: Normalised, padded images (B, 3, H, W).
-            branches: Any of ``'main'``, ``'tp'``, ``'trl'``.
-            mask: Passed to the TRL (``None``: its own masking strategy,
-                ``False``: no masking, or a bool tensor).
-            generator: Random generator for the TRL mask.
+            branches: ``'main'`` and/or auxiliary head names.
+            mask: Passed to heads that mask (e.g. the TRL: ``None`` its own
+                strategy, ``False`` no masking, or a bool tensor).
+            generator: Random generator for masks and views.
 
         Returns:
-            dict with ``feats``, ``shared`` and one ``{task: raw output at
-            input size}`` dict per branch (``trl_mask`` with ``trl``).
+            dict with ``feats``, ``shared`` and, per branch, ``main``
+            (``{task: raw output at input size}``) or the head's output dict.
         """
-        unknown = [b for b in branches if b not in BRANCHES]
-        missing = [
-            b for b in branches
-            if b in BRANCHES and b not in self.available_branches()
-        ]
-        if unknown or missing:
+        if isinstance(branches, str):
+            branches = (branches, )
+        have = self.available_branches()
+        missing = [b for b in branches if b not in have]
+        if missing:
             raise ValueError(
-                f'forward_branches: unknown branches {unknown} / branches '
-                f'this model lacks {missing}; it has '
-                f'{self.available_branches()}')
-        size = inputs.shape[2:]
+                f'forward_branches: this model has no branch {missing}; it '
+                f'has {have}')
+        size = tuple(inputs.shape[2:])
         feats = self.extract_feat(inputs)
         z = self.decode_head.fuse(feats)
         out = dict(feats=feats, shared=z)
-        if 'main' in branches:
-            out['main'] = self._resize(self.decode_head.decode(z), size)
-        latents = None
-        if self.projection is not None and ('tp' in branches
-                                            or 'trl' in branches):
-            proj = self.projection(z)
-            latents = proj['latents']
-            out['latents'] = latents
-            if 'tp' in branches:
-                out['tp'] = self._resize(proj['tp'], size)
-        if 'trl' in branches:
-            if latents is None:
-                latents = z.unsqueeze(1)
-            rel = self.relation(latents, out_size=tuple(size), mask=mask,
-                                generator=generator)
-            out['trl'] = rel['preds']
-            out['trl_mask'] = rel['mask']
+        if MAIN in branches:
+            out[MAIN] = self._resize(self.decode_head.decode(z), size)
+        for name in branches:
+            if name == MAIN:
+                continue
+            head = self.aux_heads[name]
+            views = head.views(inputs, generator=generator)
+            if views is None:
+                x = head.select_input(feats, z, inputs)
+                image = inputs
+            else:
+                image = views['inputs']
+                vfeats = self.extract_feat(image)
+                vz = self.decode_head.fuse(vfeats) \
+                    if head.source == 'shared' else None
+                x = head.select_input(vfeats, vz, image)
+            out[name] = head(x, views=views, image=image, out_size=size,
+                             mask=mask, generator=generator)
         return out
 
     @staticmethod
     def activate(task: str, raw: Tensor) -> Tensor:
-        """Map a raw output to its prediction space."""
-        if task == 'semseg':
-            return raw.softmax(dim=1)
-        if task == 'normal':
-            return F.normalize(raw, dim=1, eps=1e-6)
-        if task == 'edge':
-            return raw.sigmoid()
-        return raw
+        """Map a raw output to its prediction space
+        (:func:`trttt_mm.tasks.activate`)."""
+        return _activate(task, raw)
 
     # ---------------------------------------------------- BaseSegmentor API
     def forward(self, inputs: Tensor, data_samples=None, mode: str = 'tensor',
@@ -213,7 +193,7 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
     def encode_decode(self, inputs: Tensor,
                       batch_img_metas: List[dict]) -> Dict[str, Tensor]:
         """Raw main outputs at input size."""
-        return self.forward_branches(inputs, ('main', ))['main']
+        return self.forward_branches(inputs, (MAIN, ))[MAIN]
 
     def _forward(self, inputs: Tensor, data_samples=None) -> Dict[str, Tensor]:
         return self.encode_decode(inputs, None)
@@ -225,25 +205,16 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         if not gts:
             raise ValueError('loss: the batch carries no ground truth for any '
                              f'of the tasks {self.tasks}')
-        losses = self.decode_head.loss_by_task(out['main'], gts)
-        if 'tp' in out:
-            for k, v in self.decode_head.loss_by_task(out['tp'], gts,
-                                                      'tp.').items():
-                losses[k] = v * self.loss_weights['tp']
-        if 'trl' in out:
-            if self.trl_target == 'image':
-                losses['trl.loss_image'] = self.loss_weights['trl'] * (
-                    out['trl']['image'] - inputs).abs().mean()
-            else:
-                for k, v in self.decode_head.loss_by_task(
-                        out['trl'], gts, 'trl.').items():
-                    losses[k] = v * self.loss_weights['trl']
+        losses = self.decode_head.loss_by_task(out[MAIN], gts)
+        for name, head in self.aux_heads.items():
+            for k, v in head.loss(out[name], gts, self, inputs).items():
+                losses[f'{name}.{k}'] = v
         return losses
 
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[SegDataSample]] = None
                 ) -> List[SegDataSample]:
-        outputs = self.forward_branches(inputs, ('main', ))['main']
+        outputs = self.forward_branches(inputs, (MAIN, ))[MAIN]
         return self.postprocess_result(outputs, data_samples, inputs)
 
     def postprocess_result(self, outputs: Dict[str, Tensor],
@@ -264,32 +235,14 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
             ori = meta.get('ori_shape', (h, w))
             flip = meta.get('flip', False)
             direction = meta.get('flip_direction', 'horizontal')
-            preds = {}
+            new = {}
             for task, raw in outputs.items():
                 x = raw[i:i + 1, :, :h, :w]
                 if flip:
-                    dims = (3, ) if direction == 'horizontal' else (2, )
-                    x = x.flip(dims=dims)
-                    if task == 'normal':
-                        sign = torch.ones(3, 1, 1, device=x.device)
-                        sign[0 if direction == 'horizontal' else 1] = -1
-                        x = x * sign
+                    x = flip_output(task, x, direction)
                 if tuple(x.shape[2:]) != tuple(ori):
                     x = F.interpolate(x, size=tuple(ori), mode='bilinear',
                                       align_corners=self.align_corners)
-                preds[task] = x[0]
-            new = {}
-            if 'semseg' in preds:
-                logits = preds['semseg']
-                new['seg_logits'] = PixelData(data=logits)
-                new['pred_sem_seg'] = PixelData(
-                    data=logits.argmax(dim=0, keepdim=True))
-            if 'depth' in preds:
-                new['pred_depth_map'] = PixelData(data=preds['depth'])
-            if 'normal' in preds:
-                new['pred_normal_map'] = PixelData(
-                    data=self.activate('normal', preds['normal'][None])[0])
-            if 'edge' in preds:
-                new['pred_edge_map'] = PixelData(data=preds['edge'].sigmoid())
+                new.update(pack_prediction(task, x[0]))
             ds.set_data(new)
         return data_samples

@@ -1,0 +1,190 @@
+"""Monitoring of a test-time-training run, apart from the adaptation.
+
+:class:`TTTMonitorHook` predicts every batch with a frozen copy of the source
+model (``eval_source``), makes sure a :class:`DeltaTTTMetric` turns those
+predictions into ``base/<key>``, ``delta/<key>`` and ``delta_ttt``, and keeps
+the running metrics of both models over the stream for the curve
+(``ttt_curve.json``, Fig. 3). Running metrics cost O(1) per batch: each batch
+is reduced to additive totals (``MultiTaskMetric.reduce``) and merged into
+running totals (``merge``), from which the metrics are read
+(``compute_from_totals``).
+"""
+import copy
+import json
+import os.path as osp
+from typing import Optional, Sequence
+
+import torch
+from mmengine.dist import get_rank
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from mmseg.registry import HOOKS
+
+from ...evaluation.metrics.delta_ttt_metric import (BASE_PREDICTIONS_KEY,
+                                                    DeltaTTTMetric)
+from .ttt_hook import BATCH_LOSSES_KEY, BaseTTTHook
+
+
+class _Running:
+    """Running metrics of one model over the stream (O(1) per batch when the
+    metric offers ``reduce``/``merge``/``compute_from_totals``)."""
+
+    def __init__(self, metric):
+        self.metric = copy.deepcopy(metric)
+        self.metric.results = []
+        if hasattr(self.metric, 'log_per_class'):
+            self.metric.log_per_class = False
+        self.incremental = all(
+            hasattr(self.metric, n)
+            for n in ('reduce', 'merge', 'compute_from_totals'))
+        self.totals = {}
+        self.all_results = []
+
+    def add(self, data_batch, data_samples) -> None:
+        m = self.metric
+        m.results.clear()
+        m.process(data_batch, data_samples)
+        if self.incremental:
+            self.totals = m.merge(self.totals, m.reduce(list(m.results)))
+        else:  # a metric without totals: recompute over everything so far
+            self.all_results.extend(m.results)
+        m.results.clear()
+
+    def compute(self) -> dict:
+        if self.incremental:
+            res = self.metric.compute_from_totals(self.totals) \
+                if self.totals else {}
+        else:
+            res = self.metric.compute_metrics(list(self.all_results)) \
+                if self.all_results else {}
+        return {k: float(v) for k, v in res.items()
+                if isinstance(v, (int, float))}
+
+
+@HOOKS.register_module()
+class TTTMonitorHook(Hook):
+    """Evaluate the source model beside the adapted one and record the curve.
+
+    Args:
+        eval_source: Predict every batch with a frozen copy of the model as
+            loaded (before any adaptation) and report ``base/<key>``,
+            ``delta/<key>`` and ``delta_ttt`` (through a
+            :class:`DeltaTTTMetric` added to the test evaluator when the
+            config does not list one).
+        base_metrics: Instead of ``eval_source``, the metrics JSON of an
+            earlier run to compare with.
+        curve: Write ``ttt_curve.json`` (losses per step, running metrics of
+            both models and running Δ_TTT per batch) to the run's log dir and
+            work dir.
+        keys: Metric keys of Δ_TTT (default: each task's primary key).
+    """
+
+    # Before the adapting hooks: the source copy is taken before a method's
+    # setup changes the model.
+    priority = 'ABOVE_NORMAL'
+
+    def __init__(self,
+                 eval_source: bool = True,
+                 base_metrics: Optional[str] = None,
+                 curve: bool = True,
+                 keys: Optional[Sequence[str]] = None):
+        if eval_source and base_metrics is not None:
+            raise ValueError('TTTMonitorHook: give eval_source=True or '
+                             'base_metrics=<json>, not both')
+        self.eval_source = bool(eval_source)
+        self.base_metrics = base_metrics
+        self.curve = bool(curve)
+        self.keys = None if keys is None else list(keys)
+
+    @staticmethod
+    def _unwrap(model):
+        return model.module if is_model_wrapper(model) else model
+
+    def before_test(self, runner) -> None:
+        model = self._unwrap(runner.model)
+        evaluator = runner.test_loop.evaluator
+        metrics = [m for m in evaluator.metrics
+                   if not isinstance(m, DeltaTTTMetric)]
+        if not metrics:
+            raise ValueError('TTTMonitorHook: the test evaluator has no '
+                             'metric to monitor')
+        self._source_model = None
+        if self.eval_source:
+            self._source_model = copy.deepcopy(model).eval()
+            for p in self._source_model.parameters():
+                p.requires_grad_(False)
+        if (self.eval_source or self.base_metrics) and not any(
+                isinstance(m, DeltaTTTMetric) for m in evaluator.metrics):
+            delta = DeltaTTTMetric(
+                metric=metrics[0],
+                base='monitor' if self.eval_source else self.base_metrics,
+                keys=self.keys)
+            delta.dataset_meta = metrics[0].dataset_meta
+            evaluator.metrics.append(delta)
+        method = [type(h).__name__ for h in runner.hooks
+                  if isinstance(h, BaseTTTHook)]
+        self._curve = dict(method=method[0] if method else None,
+                           steps_per_batch=[], loss=[], metrics=[],
+                           base_metrics=[], delta_ttt=[])
+        self._adapted = _Running(metrics[0]) if self.curve else None
+        self._base = _Running(metrics[0]) \
+            if self.curve and self.eval_source else None
+        self._fixed_base = None
+        if self.curve and self.base_metrics:
+            from ...evaluation.metrics import load_metrics_json
+            self._fixed_base = load_metrics_json(self.base_metrics)
+
+    def before_test_iter(self, runner, batch_idx: int,
+                         data_batch=None) -> None:
+        runner.message_hub.update_info(BATCH_LOSSES_KEY, [], resumed=False)
+        if self._source_model is None:
+            return
+        with torch.no_grad():
+            data = self._source_model.data_preprocessor(data_batch, False)
+            preds = self._source_model(**data, mode='predict')
+        runner.message_hub.update_info(BASE_PREDICTIONS_KEY, preds,
+                                       resumed=False)
+        if self._base is not None:
+            self._base.add(data_batch, preds)
+
+    def after_test_iter(self, runner, batch_idx: int, data_batch=None,
+                        outputs=None) -> None:
+        runner.message_hub.update_info(BASE_PREDICTIONS_KEY, None,
+                                       resumed=False)
+        if not self.curve:
+            return
+        losses = runner.message_hub.get_info(BATCH_LOSSES_KEY) or []
+        self._curve['steps_per_batch'].append(len(losses))
+        self._curve['loss'].append(list(losses))
+        self._adapted.add(data_batch, outputs)
+        adapted = self._adapted.compute()
+        self._curve['metrics'].append(adapted)
+        base = self._base.compute() if self._base is not None \
+            else self._fixed_base
+        if base is not None:
+            self._curve['base_metrics'].append(base)
+            try:
+                self._curve['delta_ttt'].append(
+                    DeltaTTTMetric.delta(base, adapted,
+                                         self.keys)['delta_ttt'])
+            except ValueError:
+                self._curve['delta_ttt'].append(None)
+
+    def after_test_epoch(self, runner, metrics: Optional[dict] = None
+                         ) -> None:
+        if metrics is None or not self.curve or get_rank() != 0:
+            return
+        self._curve['final'] = {
+            k: (float(v) if isinstance(v, (int, float)) else v)
+            for k, v in metrics.items()
+        }
+        path = osp.join(runner.log_dir, 'ttt_curve.json')
+        with open(path, 'w') as f:
+            json.dump(self._curve, f)
+        with open(osp.join(runner.work_dir, 'ttt_curve.json'), 'w') as f:
+            json.dump(self._curve, f)
+        runner.logger.info(f'test-time curve written to {path}')
+
+    def after_test(self, runner) -> None:
+        self._source_model = None
