@@ -1,7 +1,10 @@
 # Paper-scale multi-task model: ResNetV1c-50, c2..c5 resized to 1/4 scale and
 # concatenated (3840 channels), one 1x1 head per task, as the reference.
+# The test-time defaults of every hook (`tools/test.py ... --tta-hook NAME`)
+# come with it from configs/_base_/ttt/ttt_defaults.py.
 # No pretrained weights are downloaded: set model.pretrained (or
 # backbone.init_cfg) to a local file to start from one.
+_base_ = ['../ttt/ttt_defaults.py']
 norm_cfg = dict(type='BN', requires_grad=True)
 data_preprocessor = dict(
     type='MultiTaskDataPreProcessor',

@@ -1,8 +1,7 @@
 # The paper-scale TR-TTT model: the ResNetV1c-50 multi-task model plus TR-TTT's
 # auxiliary branch `relation` (TaskRelationHead: the task projection (TP) and
-# the task relation learner (TRL), DESIGN section 9), and the test-time
-# defaults for `tools/test.py ... --tta-hook NAME` (configs/_base_/ttt/).
-_base_ = ['./mtl_r50.py', '../ttt/ttt_defaults.py']
+# the task relation learner (TRL), DESIGN section 9).
+_base_ = ['./mtl_r50.py']
 model = dict(
     aux_heads=dict(
         relation=dict(
