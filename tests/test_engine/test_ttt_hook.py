@@ -138,6 +138,22 @@ class TestTTTHooks(RunnerTestCase):
         for v in runner.model.state_dict().values():
             assert torch.isfinite(v.float()).all()
 
+    def test_nan_running_statistics_trigger_the_guard_and_the_metric(self):
+        """A NaN running mean keeps the train-mode loss finite; the guard
+        still fires (norm-layer buffers are checked) and the metric counts
+        the NaN predictions instead of scoring them."""
+        runner = self._runner(steps=2, loss_scale=1.0,
+                              optimizer=dict(type='SGD', lr=0.01),
+                              reset='single_batch')
+        bn = [m for m in runner.model.modules()
+              if isinstance(m, torch.nn.BatchNorm2d)][0]
+        bn.running_mean[0] = float('nan')
+        metrics = runner.test()
+        assert metrics['ttt/nonfinite_skips'] == 1
+        assert metrics['ttt/steps'] == 0
+        assert metrics['normal/nonfinite'] > 0
+        assert metrics['normal/mean_angle'] == 180.0  # never a perfect angle
+
     def test_eval_source_reports_base_and_delta_and_curve(self):
         runner = self._runner(steps=2, monitor=dict(eval_source=True))
         metrics = runner.test()

@@ -19,7 +19,7 @@ from trttt_mm.utils.checkpoint import (MISSING_KEYS_INFO,
                                        checkpoint_state_dict, load_weights)
 
 import toy_data  # noqa: F401  (registers ToyMultiTaskDataset)
-from test_models.test_multi_task_model import small_model_cfg
+from model_helpers import small_model_cfg
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 RUNTIME = osp.join(ROOT, 'configs', '_base_', 'default_runtime.py')
@@ -160,6 +160,19 @@ def test_partial_load_is_explicit_and_recorded(setup):
     assert missing == sorted(k for k in state if k not in kept)
     first = next(k for k in state if k.startswith('backbone.'))
     assert torch.equal(SEEN[-1]['weight'], state[first])
+
+
+def test_hook_refuses_branches_missing_from_a_partial_checkpoint(setup):
+    """--partial-load plus --tta-hook TRTTTHook: the TR-TTT head would be
+    randomly initialised, so the hook refuses to adapt (and report) it."""
+    cfg, _, state, tmp = setup
+    partial = str(tmp / 'no_trl.pth')
+    kept = {k: v for k, v in state.items()
+            if not k.startswith('aux_heads.relation.')}
+    torch.save(dict(state_dict=kept), partial)
+    with pytest.raises(RuntimeError, match='not in the checkpoint'):
+        run(cfg, partial, tmp, '--partial-load', '--tta-hook', 'TRTTTHook')
+    assert not osp.exists(tmp / 'metrics.json')
 
 
 def test_not_a_checkpoint_is_named(setup):
