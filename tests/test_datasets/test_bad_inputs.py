@@ -17,7 +17,7 @@ from trttt_mm.datasets.decoders import (decode_color_png, png_color_type,
                                         read_bytes)
 from trttt_mm.datasets.paths import NOT_FOUND, path_problem
 from trttt_mm.datasets.transforms import LoadMultiTaskAnnotations
-from test_datasets.test_nyudv2 import H, W, Dataset, make_nyud
+from fixtures_nyud import H, W, Dataset, make_nyud
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 NYUD = dict(type='NYUDv2MultiTaskDataset', split='train')

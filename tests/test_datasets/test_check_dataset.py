@@ -15,11 +15,11 @@ from scipy.io import savemat
 from trttt_mm.datasets import check as check_lib
 from trttt_mm.datasets.check import (check_dataset, dataset_cfgs_from_root,
                                      detect_root_layout, format_report)
-from test_datasets.test_nyudv2 import H as NH
-from test_datasets.test_nyudv2 import W as NW
-from test_datasets.test_nyudv2 import make_nyud
-from test_datasets.test_pascal_context import make_pascal, snapshot
-from test_datasets.test_taskonomy import make_taskonomy, view_path
+from fixtures_nyud import H as NH
+from fixtures_nyud import W as NW
+from fixtures_nyud import make_nyud
+from fixtures_pascal import make_pascal, snapshot
+from fixtures_taskonomy import make_taskonomy, view_path
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 

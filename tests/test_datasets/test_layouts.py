@@ -11,13 +11,13 @@ import pytest
 
 from trttt_mm.datasets import (DataFormatError, NYUDv2MultiTaskDataset,
                                TaskonomyMultiTaskDataset)
-from test_datasets.test_nyudv2 import H as NH
-from test_datasets.test_nyudv2 import W as NW
-from test_datasets.test_nyudv2 import make_nyud
-from test_datasets.test_pascal_context import snapshot
-from test_datasets.test_taskonomy import H as TH
-from test_datasets.test_taskonomy import W as TW
-from test_datasets.test_taskonomy import DOMAINS, known_maps, make_taskonomy
+from fixtures_nyud import H as NH
+from fixtures_nyud import W as NW
+from fixtures_nyud import make_nyud
+from fixtures_pascal import snapshot
+from fixtures_taskonomy import H as TH
+from fixtures_taskonomy import W as TW
+from fixtures_taskonomy import DOMAINS, known_maps, make_taskonomy
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 LOAD = [

@@ -11,9 +11,9 @@ from trttt_mm.datasets import (NYUDv2MultiTaskDataset,
                                PascalContextMultiTaskDataset,
                                TaskonomyMultiTaskDataset, check, decoders)
 from trttt_mm.datasets.transforms import loading
-from test_datasets.test_nyudv2 import make_nyud
-from test_datasets.test_pascal_context import make_pascal
-from test_datasets.test_taskonomy import make_taskonomy
+from fixtures_nyud import make_nyud
+from fixtures_pascal import make_pascal
+from fixtures_taskonomy import make_taskonomy
 
 CLASSES = dict(
     nyudv2=NYUDv2MultiTaskDataset,
