@@ -24,17 +24,9 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.registry import DefaultScope
 
-from trttt_mm.tasks import TASKS, check_tasks
+from trttt_mm.tasks import PATH_KEYS, TASKS, check_tasks  # noqa: F401
 from .class_maps import IGNORE_INDEX, build_label_lut, canonical_class_map
 from .paths import NOT_FOUND, path_problem
-
-#: Key in ``data_info`` holding the path of each task's ground-truth file.
-PATH_KEYS: Dict[str, str] = {
-    'semseg': 'seg_map_path',
-    'depth': 'depth_path',
-    'normal': 'normal_path',
-    'edge': 'edge_path',
-}
 
 DECODE_CFG_DOC = """\
 ``decode_cfg`` (per task, all optional except ``semseg.label_set``):

@@ -7,12 +7,12 @@ from mmengine.structures import PixelData
 
 from mmseg.registry import TRANSFORMS
 from mmseg.structures import SegDataSample
-from trttt_mm.tasks import GT_FIELDS, GT_KEYS
+from trttt_mm.tasks import GT_FIELDS, GT_KEYS, PATH_KEYS, TASKS
 
-DEFAULT_META_KEYS = ('img_path', 'img_id', 'sample_idx', 'seg_map_path',
-                     'depth_path', 'normal_path', 'edge_path', 'ori_shape',
-                     'img_shape', 'pad_shape', 'scale_factor', 'flip',
-                     'flip_direction', 'tasks', 'reduce_zero_label')
+DEFAULT_META_KEYS = ('img_path', 'img_id', 'sample_idx') + tuple(
+    PATH_KEYS[t] for t in TASKS) + ('ori_shape', 'img_shape', 'pad_shape',
+                                    'scale_factor', 'flip', 'flip_direction',
+                                    'tasks', 'reduce_zero_label')
 
 
 @TRANSFORMS.register_module()
