@@ -132,6 +132,12 @@ def load_weights(model: nn.Module, state: Dict[str, torch.Tensor],
         CheckpointMismatchError: when the state dict does not fit the model
             exactly (and ``partial`` is False), or when nothing fits at all.
     """
+    # Modules whose buffers are shaped by the data (e.g. ActMADStatsHead's
+    # per-location statistics) create them from the checkpoint first.
+    for name, module in model.named_modules():
+        prepare = getattr(module, 'prepare_state_dict', None)
+        if callable(prepare):
+            prepare(state, f'{name}.' if name else '')
     report = compare(model, state)
     if not report.complete and not partial:
         raise CheckpointMismatchError(

@@ -12,4 +12,37 @@ ttt = dict(
         loss_scale=0.01,
         params='all',
         norm_mode='train',
+        reset='online'),
+    # Baselines I (docs/baselines/baselines_i.md): the official defaults.
+    # NormStatsHook's control of TR-TTT's statistics: mode='ema',
+    # passes=<TR-TTT steps>, momentum=0.1.
+    NormStatsHook=dict(mode='ema', alpha=0.1, momentum=0.1, passes=1,
+                       reset='online'),
+    TENTHook=dict(
+        steps=1,
+        optimizer=dict(type='Adam', lr=1e-3, betas=(0.9, 0.999),
+                       weight_decay=0.0),
+        params='norm',
+        norm_mode='train',
+        edge_weight=0.0,
+        reset='online'),
+    TIPIHook=dict(
+        steps=1,
+        optimizer=dict(type='SGD', lr=3.125e-05, momentum=0.9,
+                       weight_decay=0.0),
+        lr_per_sample=3.90625e-06,  # 2.5e-4 / 64, lr = this x batch size
+        epsilon=2 / 255,
+        random_init=True,
+        entropy_weight=1.0,
+        params='norm',
+        norm_mode='train',
+        reset='online'),
+    ActMADHook=dict(
+        steps=1,
+        optimizer=dict(type='SGD', lr=1e-4, momentum=0.9, nesterov=True,
+                       weight_decay=5e-4),
+        params='all',
+        norm_mode='eval',
+        loss_scale=1.0,
+        size_mismatch='resize',
         reset='online'))

@@ -3,3 +3,7 @@ from .plain_checkpoint_hook import PlainCheckpointHook  # noqa: F401
 from .source_stats_hook import SourceStatsHook, collect_source_stats  # noqa: F401
 from .trttt_hook import LOSS_PRESETS, TRTTTHook  # noqa: F401
 from .ttt_hook import BaseTTTHook, ttt_hook_names  # noqa: F401
+from .norm_stats_hook import NORM_STATS_MODES, NormStatsHook  # noqa: F401
+from .tent_hook import TENTHook  # noqa: F401
+from .tipi_hook import TIPIHook  # noqa: F401
+from .actmad_hook import ActMADHook  # noqa: F401
