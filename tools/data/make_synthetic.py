@@ -6,6 +6,13 @@ third domain in the PASCAL_MT layout::
 
     python tools/data/make_synthetic.py --out data/synth --seed 0
 
+``--families`` picks the target domains written in the NYUD-v2 layout (shift
+families, ``trttt_mm/datasets/synthetic/families.py``): ``appearance`` (the
+default, ``NYUDv2/``), ``geometry``, ``content``, ``mixed`` (each in
+``NYUDv2_<family>/``), or ``all``::
+
+    python tools/data/make_synthetic.py --out data/synth_families --families all
+
 A second run with the same parameters is a no-op (cached); a directory that
 holds anything else is only replaced with ``--force``.
 """
@@ -19,6 +26,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 
 from trttt_mm.datasets.synthetic.benchmark import (  # noqa: E402
     DEFAULTS, LAYOUTS, generate_benchmark)
+from trttt_mm.datasets.synthetic.families import FAMILY_NAMES  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -46,6 +54,10 @@ def parse_args(argv=None):
                    help='Taskonomy images per synthetic building')
     p.add_argument('--layouts', nargs='+', default=['taskonomy', 'nyudv2'],
                    help=f'layouts to write, some of {LAYOUTS}')
+    p.add_argument('--families', nargs='+', default=['appearance'],
+                   help='target shift families written in the NYUD-v2 '
+                   f'layout, some of {FAMILY_NAMES} or "all" (default: '
+                   'appearance, the original target in NYUDv2/)')
     p.add_argument('--force', action='store_true',
                    help='replace an existing, different benchmark in --out')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
@@ -63,7 +75,7 @@ def main(argv=None):
             num_pascal_train=args.num_pascal_train,
             num_pascal_val=args.num_pascal_val,
             images_per_building=args.images_per_building,
-            progress=not args.quiet)
+            progress=not args.quiet, families=args.families)
     except (FileExistsError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
@@ -74,9 +86,8 @@ def main(argv=None):
     else:
         print(f"wrote {summary['num_images']} images to {summary['out_dir']} "
               f"in {summary['seconds']:.1f}s")
-    for name in summary['params']['layouts']:
-        info = summary['layouts'][name]
-        print(f"  {name:10s} {info['domain']:7s} {json.dumps(info['counts'])}"
+    for name, info in summary['layouts'].items():
+        print(f"  {name:15s} {info['domain']:15s} {json.dumps(info['counts'])}"
               f"  {info['root']}")
     return 0
 

@@ -11,8 +11,11 @@ PASCAL_MT layout. All domains draw scenes from the same distribution
 * room colours of a group (a Taskonomy building; otherwise one image):
   ``np.random.default_rng([seed, domain_id, crc32(group), 2])``
 
-so source and target never share a scene, but every scene is drawn the same
-way.
+so source and target never share a scene. The target domain comes in shift
+families (:mod:`.families`, ``families=``): ``appearance`` (the original
+target, ``NYUDv2/``) draws its scenes exactly as the source does and changes
+only the look; ``geometry``, ``content`` and ``mixed`` change the scene
+distribution too and are written beside it (``NYUDv2_<family>/``).
 """
 import json
 import os
@@ -24,6 +27,8 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from .appearance import STYLES, render_rgb, room_palette
+from .families import (DOMAIN_IDS, DOMAIN_SCENES, DOMAIN_STYLES, FAMILIES,
+                       FAMILIES_VERSION, normalise_families)
 from .manifest import (clear_layout, inspect_layout, read_manifest, refusal,
                        write_json_nofollow, write_manifest)
 from .raycast import GeometryMaps, render_geometry
@@ -34,7 +39,6 @@ from .writers import WRITERS
 FORMAT_VERSION = 1
 GENERATOR = 'trttt_mm.datasets.synthetic'
 
-DOMAIN_IDS: Dict[str, int] = {'source': 0, 'target': 1, 'pascal': 2}
 SPLIT_IDS: Dict[str, int] = {'train': 0, 'val': 1}
 LAYOUTS: Tuple[str, ...] = ('taskonomy', 'nyudv2', 'pascal')
 #: Aliases accepted for layout names.
@@ -58,7 +62,9 @@ def render_view(seed: int, domain: str, split: str, index: int, height: int,
 
     Args:
         seed: benchmark seed.
-        domain: appearance domain (``source``, ``target``, ``pascal``).
+        domain: domain (``source``, ``target``, ``pascal`` or a shift
+            family's, e.g. ``target_geometry``: see :data:`DOMAIN_IDS`); it
+            sets the appearance style and the scene distribution.
         split: ``train`` or ``val``.
         index: image index within the split.
         height, width: image size.
@@ -69,13 +75,22 @@ def render_view(seed: int, domain: str, split: str, index: int, height: int,
     Returns:
         ``(rgb uint8 (H, W, 3), geometry maps, scene)``.
     """
+    for name, value in (('domain', domain), ('scene_domain', scene_domain)):
+        if value is not None and value not in DOMAIN_IDS:
+            raise ValueError(f'{name} {value!r} is not a domain of the '
+                             f'generator; expected one of {list(DOMAIN_IDS)}')
+    if split not in SPLIT_IDS:
+        raise ValueError(f'split {split!r}: expected one of '
+                         f'{list(SPLIT_IDS)}')
     dom = DOMAIN_IDS[domain]
-    sdom = DOMAIN_IDS[scene_domain or domain]
+    scene_domain = scene_domain or domain
+    sdom = DOMAIN_IDS[scene_domain]
     sid = SPLIT_IDS[split]
     scene = sample_scene(
-        np.random.default_rng([seed, sdom, sid, index, 0]), height, width)
+        np.random.default_rng([seed, sdom, sid, index, 0]), height, width,
+        params=DOMAIN_SCENES[scene_domain])
     geom = render_geometry(scene)
-    style = STYLES[domain]
+    style = STYLES[DOMAIN_STYLES[domain]]
     if group is None:
         group = f'{split}/{index}'
     colours = room_palette(
@@ -116,12 +131,32 @@ def _write_meta(path: str, meta: dict):
     write_json_nofollow(path, meta)
 
 
+#: Writer name of each family's target (``nyudv2`` for appearance).
+FAMILY_WRITERS: Dict[str, str] = {f.layout: f.name for f in FAMILIES.values()}
+
+
 def _make_writer(name: str, out_dir: str, counts: Dict[str, int],
                  images_per_building: int):
+    if name in FAMILY_WRITERS and name != 'nyudv2':
+        return WRITERS['nyudv2'](out_dir, counts,
+                                 family=FAMILIES[FAMILY_WRITERS[name]])
     cls = WRITERS[name]
     if name == 'taskonomy':
         return cls(out_dir, counts, images_per_building)
     return cls(out_dir, counts)
+
+
+def _writer_names(layouts: Sequence[str],
+                  families: Sequence[str]) -> Tuple[str, ...]:
+    """Writers of the requested layouts; ``nyudv2`` stands for one writer
+    per shift family."""
+    out = []
+    for name in layouts:
+        if name == 'nyudv2':
+            out.extend(FAMILIES[f].layout for f in families)
+        else:
+            out.append(name)
+    return tuple(out)
 
 
 def _recorded_files(meta: Optional[dict], name: str, out_dir: str) -> set:
@@ -194,7 +229,8 @@ def generate_benchmark(out_dir: str,
                        num_pascal_val: Optional[int] = None,
                        images_per_building: int = DEFAULTS[
                            'images_per_building'],
-                       progress: bool = True) -> dict:
+                       progress: bool = True,
+                       families: Sequence[str] = ('appearance', )) -> dict:
     """Write the synthetic benchmark to ``out_dir``.
 
     Source-domain images go to the Taskonomy layout (``num_train`` /
@@ -202,6 +238,15 @@ def generate_benchmark(out_dir: str,
     (``num_target_train`` / ``num_target_val``) and, when ``'pascal'`` is in
     ``layouts``, a third domain to the PASCAL_MT layout
     (``num_pascal_train`` / ``num_pascal_val``, default: the target counts).
+
+    ``families`` (some of ``appearance``, ``geometry``, ``content``,
+    ``mixed``, or ``'all'``; see :mod:`.families`) are the target domains
+    written for the ``nyudv2`` layout, each with the target counts:
+    ``appearance`` in ``NYUDv2/`` (the default, and the only one before
+    families existed: with it alone the output and ``meta.json``'s
+    parameters are exactly as before), the others in ``NYUDv2_<family>/``.
+    ``meta.json`` records :data:`.families.FAMILIES_VERSION` and the
+    families' parameters.
 
     ``out_dir/meta.json`` records the parameters. If ``out_dir`` already holds
     a complete benchmark with the same parameters nothing is written
@@ -225,6 +270,12 @@ def generate_benchmark(out_dir: str,
         ``seconds``.
     """
     layouts = _normalise_layouts(layouts)
+    families = normalise_families(families)
+    if families != ('appearance', ) and 'nyudv2' not in layouts:
+        raise ValueError(f'families {list(families)} are target domains in '
+                         'the nyudv2 layout; add nyudv2 to layouts '
+                         f'(got {list(layouts)})')
+    writer_names = _writer_names(layouts, families)
     for name, v in dict(num_train=num_train, num_val=num_val,
                         num_target_train=num_target_train,
                         num_target_val=num_target_val).items():
@@ -243,11 +294,18 @@ def generate_benchmark(out_dir: str,
             val=int(num_target_val if num_pascal_val is None else
                     num_pascal_val)),
     }
+    for f in families:
+        counts[FAMILIES[f].layout] = counts['nyudv2']
     params = dict(
         format_version=FORMAT_VERSION, seed=int(seed), height=int(height),
         width=int(width), layouts=list(layouts),
-        counts={k: counts[k] for k in layouts},
+        counts={k: counts[k] for k in writer_names},
         images_per_building=int(images_per_building))
+    if families != ('appearance', ):
+        # only then: the parameters of an appearance-only output stay those
+        # of the generator before families (its cache stays valid)
+        params.update(families=list(families),
+                      families_version=FAMILIES_VERSION)
 
     out_dir = osp.abspath(out_dir)
     meta_path = osp.join(out_dir, 'meta.json')
@@ -258,7 +316,7 @@ def generate_benchmark(out_dir: str,
 
     writers = [
         _make_writer(name, out_dir, counts[name], images_per_building)
-        for name in layouts
+        for name in writer_names
     ]
 
     meta, ours = None, False
@@ -287,14 +345,17 @@ def generate_benchmark(out_dir: str,
     _prepare_output(out_dir, writers, meta, ours)
 
     os.makedirs(out_dir, exist_ok=True)
-    meta = dict(generator=GENERATOR, params=params, complete=False)
+    meta = dict(generator=GENERATOR, params=params, complete=False,
+                families_version=FAMILIES_VERSION,
+                families={f: FAMILIES[f].to_dict() for f in families
+                          if 'nyudv2' in layouts})
     _write_meta(meta_path, meta)
     for w in writers:  # manifests first: an interrupted run leaves no orphan
         os.makedirs(w.root, exist_ok=True)
         write_manifest(w.root, w.files(), GENERATOR)
 
     t0 = time.time()
-    total = sum(sum(counts[n].values()) for n in layouts)
+    total = sum(sum(counts[n].values()) for n in writer_names)
     bar = _progress(total, progress)
     layout_summaries = {}
     for w in writers:

@@ -9,14 +9,18 @@ the geometry alone and is identical in every appearance domain.
 
 This module only *describes* scenes: :func:`sample_scene` draws every random
 parameter (room size, camera pose, objects and their placement, window,
-picture) from one ``numpy`` generator and returns a :class:`Scene`. Turning a
-scene into per-pixel maps is the job of :mod:`.raycast`.
+picture) from one ``numpy`` generator and returns a :class:`Scene`. The
+ranges it draws from are a :class:`SceneParams`; the default one
+(:data:`SOURCE_SCENE`) is the source domain's, and the shift families of
+:mod:`.families` change some of them. Turning a scene into per-pixel maps is
+the job of :mod:`.raycast`.
 
 World frame: ``y`` up, floor at ``y = 0``; the room spans
 ``[0, room_x] x [0, room_height] x [0, room_z]``.
 """
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from dataclasses import replace
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -33,6 +37,123 @@ SHARED_CLASSES: Tuple[str, ...] = ('refrigerator', 'table', 'toilet', 'sofa',
 ROOM_CLASSES: Tuple[str, ...] = ('wall', 'floor', 'ceiling', 'window')
 #: Objects that are not one of the shared classes.
 DISTRACTOR_CLASSES: Tuple[str, ...] = ('cabinet', 'picture')
+
+Range = Tuple[float, float]
+
+
+@dataclass(frozen=True)
+class SceneParams:
+    """The ranges :func:`sample_scene` draws a scene from.
+
+    Every range is inclusive and drawn uniformly; a range whose two ends are
+    equal is a constant and draws no random number. The defaults are the
+    source domain (:data:`SOURCE_SCENE`); changing a field changes the scene
+    distribution, not the draw order of the fields left at their defaults.
+
+    Attributes:
+        hfov_deg: horizontal field of view (degrees), per image.
+        room_x, room_z: room floor size (metres).
+        room_height: room height (metres).
+        cam_x_frac: camera x as a fraction of the room width.
+        cam_height: camera height above the floor (metres).
+        cam_z: camera distance from the wall behind it (metres).
+        yaw_jitter_deg: the camera looks at the far wall's centre +- this.
+        pitch_down_deg: downward tilt of the camera (degrees).
+        roll_deg: camera roll is drawn in +- this (degrees).
+        num_objects: inclusive range of the number of shared-class objects.
+        class_probs: probability of each of :data:`SHARED_CLASSES` (in that
+            order) per object, or None for uniform.
+        size_scale: every length of an object is multiplied by one factor
+            drawn from this range (per object).
+        aim_rows: objects are placed where the rays through random image
+            rows in this range (fractions of the height, 0 = top) meet the
+            floor.
+        orientation_probs: probabilities of the four quarter turns of an
+            object (0: facing the camera's side of the room).
+        distractor_prob: probability of one cabinet (a distractor class).
+        window_prob, picture_prob: probability of a window / a picture.
+    """
+    hfov_deg: Range = (62.0, 62.0)
+    room_x: Range = (3.5, 6.5)
+    room_height: Range = (2.5, 3.0)
+    room_z: Range = (3.5, 6.5)
+    cam_x_frac: Range = (0.3, 0.7)
+    cam_height: Range = (1.1, 1.6)
+    cam_z: Range = (0.3, 0.8)
+    yaw_jitter_deg: float = 25.0
+    pitch_down_deg: Range = (8.0, 30.0)
+    roll_deg: float = 3.0
+    num_objects: Tuple[int, int] = (2, 5)
+    class_probs: Optional[Tuple[float, ...]] = None
+    size_scale: Range = (1.0, 1.0)
+    aim_rows: Range = (0.35, 0.85)
+    orientation_probs: Tuple[float, float, float, float] = (0.5, 0.2, 0.1,
+                                                            0.2)
+    distractor_prob: float = 0.4
+    window_prob: float = 0.6
+    picture_prob: float = 0.5
+
+    def __post_init__(self):
+        for name in ('hfov_deg', 'room_x', 'room_height', 'room_z',
+                     'cam_x_frac', 'cam_height', 'cam_z', 'pitch_down_deg',
+                     'size_scale', 'aim_rows'):
+            lo, hi = getattr(self, name)
+            if not lo <= hi:
+                raise ValueError(f'SceneParams.{name} must be a range (lo, '
+                                 f'hi) with lo <= hi, got {(lo, hi)}')
+        if not (0 < self.hfov_deg[0] and self.hfov_deg[1] < 170):
+            raise ValueError('SceneParams.hfov_deg must lie in (0, 170), '
+                             f'got {self.hfov_deg}')
+        if min(self.room_x[0], self.room_z[0]) < 2.0 or \
+                self.room_height[0] < 2.0:
+            raise ValueError('SceneParams: rooms must be at least 2 m in '
+                             f'each direction, got room_x={self.room_x}, '
+                             f'room_z={self.room_z}, '
+                             f'room_height={self.room_height}')
+        if self.cam_height[1] >= self.room_height[0]:
+            raise ValueError(f'SceneParams.cam_height {self.cam_height} '
+                             'must stay below the lowest ceiling '
+                             f'{self.room_height[0]}')
+        if self.cam_z[0] <= 0 or self.cam_z[1] >= self.room_z[0]:
+            raise ValueError(f'SceneParams.cam_z {self.cam_z} must lie '
+                             f'inside the room (0, {self.room_z[0]})')
+        lo, hi = self.num_objects
+        if not 0 <= lo <= hi:
+            raise ValueError('SceneParams.num_objects must be (lo, hi) with '
+                             f'0 <= lo <= hi, got {self.num_objects}')
+        if self.size_scale[0] <= 0:
+            raise ValueError('SceneParams.size_scale must be positive, got '
+                             f'{self.size_scale}')
+        if not (0 <= self.aim_rows[0] and self.aim_rows[1] <= 1):
+            raise ValueError('SceneParams.aim_rows must lie in [0, 1], got '
+                             f'{self.aim_rows}')
+        for name, probs, n in (('class_probs', self.class_probs,
+                                len(SHARED_CLASSES)),
+                               ('orientation_probs', self.orientation_probs,
+                                4)):
+            if probs is None:
+                continue
+            if len(probs) != n or min(probs) < 0 or \
+                    abs(sum(probs) - 1.0) > 1e-9:
+                raise ValueError(f'SceneParams.{name} must be {n} '
+                                 'non-negative probabilities summing to 1, '
+                                 f'got {probs}')
+        for name in ('distractor_prob', 'window_prob', 'picture_prob'):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f'SceneParams.{name} must lie in [0, 1], '
+                                 f'got {getattr(self, name)}')
+
+    def to_dict(self) -> dict:
+        """The parameters as a JSON-friendly dict (lists for tuples)."""
+        out = {}
+        for name in self.__dataclass_fields__:
+            v = getattr(self, name)
+            out[name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+
+#: The source domain's scene distribution (every field at its default).
+SOURCE_SCENE = SceneParams()
 
 
 # --------------------------------------------------------------------------
@@ -131,6 +252,15 @@ class _ObjectBuilder:
 # --------------------------------------------------------------------------
 # class construction rules: size ranges and primitive layouts
 # --------------------------------------------------------------------------
+#: Parameters of :func:`_footprint` that are not lengths (not scaled).
+_UNSCALED = ('split', 'round_legs', 'pillows', 'drawers')
+
+
+def _scaled(p: Dict[str, float], s: float) -> Dict[str, float]:
+    """Multiply every length of a footprint by ``s``."""
+    return {k: (v if k in _UNSCALED else v * s) for k, v in p.items()}
+
+
 def _footprint(cls_name: str, rng: np.random.Generator) -> Dict[str, float]:
     """Draw the size parameters of an object of class ``cls_name``."""
     u = rng.uniform
@@ -284,9 +414,17 @@ def _look_basis(yaw: float, pitch: float,
     return f, r, u
 
 
+def _draw(rng: np.random.Generator, r: Range) -> float:
+    """A uniform draw from ``r``; a constant range draws nothing."""
+    if r[0] == r[1]:
+        return float(r[0])
+    return rng.uniform(r[0], r[1])
+
+
 def sample_scene(rng: np.random.Generator, height: int, width: int,
                  hfov_deg: float = 62.0,
-                 num_objects: Tuple[int, int] = (2, 5)) -> Scene:
+                 num_objects: Tuple[int, int] = (2, 5),
+                 params: Optional[SceneParams] = None) -> Scene:
     """Draw a random room, camera and furniture layout.
 
     All randomness comes from ``rng``; appearance is not decided here, so one
@@ -295,19 +433,29 @@ def sample_scene(rng: np.random.Generator, height: int, width: int,
     Args:
         rng: the generator to draw from.
         height, width: image size in pixels.
-        hfov_deg: horizontal field of view.
-        num_objects: inclusive range of the number of shared-class objects.
+        hfov_deg: horizontal field of view (used when ``params`` is None).
+        num_objects: inclusive range of the number of shared-class objects
+            (used when ``params`` is None).
+        params: the ranges to draw from (default: :data:`SOURCE_SCENE` with
+            ``hfov_deg`` and ``num_objects``).
     """
+    if params is None:
+        params = replace(SOURCE_SCENE, hfov_deg=(hfov_deg, hfov_deg),
+                         num_objects=tuple(num_objects))
+    sp = params
     u = rng.uniform
-    rx, ry, rz = u(3.5, 6.5), u(2.5, 3.0), u(3.5, 6.5)
-    cam_pos = np.array([u(0.3, 0.7) * rx, u(1.1, 1.6), u(0.3, 0.8)])
+    rx, ry, rz = _draw(rng, sp.room_x), _draw(rng, sp.room_height), _draw(
+        rng, sp.room_z)
+    cam_pos = np.array([_draw(rng, sp.cam_x_frac) * rx,
+                        _draw(rng, sp.cam_height), _draw(rng, sp.cam_z)])
     # look roughly towards the far wall, down a little
     yaw = np.arctan2(rx / 2 - cam_pos[0], rz - cam_pos[2]) + np.deg2rad(
-        u(-25, 25))
-    pitch = -np.deg2rad(u(8, 30))
-    roll = np.deg2rad(u(-3, 3))
+        u(-sp.yaw_jitter_deg, sp.yaw_jitter_deg))
+    pitch = -np.deg2rad(_draw(rng, sp.pitch_down_deg))
+    roll = np.deg2rad(u(-sp.roll_deg, sp.roll_deg))
     f, r, up = _look_basis(yaw, pitch, roll)
-    focal = (width / 2) / np.tan(np.deg2rad(hfov_deg) / 2)
+    hfov = _draw(rng, sp.hfov_deg)
+    focal = (width / 2) / np.tan(np.deg2rad(hfov) / 2)
     cam = Camera(cam_pos, f, r, up, focal, height, width)
 
     prims: List[Primitive] = []
@@ -330,12 +478,14 @@ def sample_scene(rng: np.random.Generator, height: int, width: int,
 
     def place(cls_name: str) -> bool:
         p = _footprint(cls_name, rng)
-        k = int(rng.choice(4, p=[0.5, 0.2, 0.1, 0.2]))
+        if sp.size_scale[0] != sp.size_scale[1] or sp.size_scale[0] != 1.0:
+            p = _scaled(p, _draw(rng, sp.size_scale))
+        k = int(rng.choice(4, p=list(sp.orientation_probs)))
         w, d = (p['w'], p['d']) if k % 2 == 0 else (p['d'], p['w'])
         for _ in range(30):
             # aim at a random pixel of the lower part of the image
             px = u(0.05, 0.95) * width
-            py = u(0.35, 0.85) * height
+            py = _draw(rng, sp.aim_rows) * height
             dvec = (f + (px - width / 2) / focal * r -
                     (py - height / 2) / focal * up)
             if dvec[1] >= -1e-3:
@@ -355,23 +505,27 @@ def sample_scene(rng: np.random.Generator, height: int, width: int,
                 return True
         return False
 
-    n = int(rng.integers(num_objects[0], num_objects[1] + 1))
-    for cls_name in rng.choice(SHARED_CLASSES, size=n):
+    n = int(rng.integers(sp.num_objects[0], sp.num_objects[1] + 1))
+    if sp.class_probs is None:
+        names = rng.choice(SHARED_CLASSES, size=n)
+    else:
+        names = rng.choice(SHARED_CLASSES, size=n, p=list(sp.class_probs))
+    for cls_name in names:
         place(str(cls_name))
-    if rng.random() < 0.4:
+    if rng.random() < sp.distractor_prob:
         place('cabinet')
 
     # a picture on one of the walls, a window on another
     walls = ['x0', 'x1', 'z1']
     window = None
-    if rng.random() < 0.6:
+    if rng.random() < sp.window_prob:
         wall = str(rng.choice(walls))
         length = rx if wall == 'z1' else rz
         ww, wh = u(0.8, 1.6), u(0.9, 1.4)
         a = u(0.2, max(0.21, length - ww - 0.2))
         window = dict(wall=wall, a0=a, a1=a + ww, y0=u(0.8, 1.1))
         window['y1'] = window['y0'] + wh
-    if rng.random() < 0.5:
+    if rng.random() < sp.picture_prob:
         wall = str(rng.choice(walls))
         length = rx if wall == 'z1' else rz
         pw, ph = u(0.4, 1.0), u(0.3, 0.7)

@@ -279,6 +279,17 @@ class NYUDv2Writer(LayoutWriter):
     folders = ('images', 'depth', 'normals', 'segmentation', 'edge',
                'gt_sets')
 
+    def __init__(self, out_dir: str, counts: Dict[str, int],
+                 family=None):
+        """``family``: a :class:`~.families.ShiftFamily` whose target this
+        writer holds (its folder, domain and writer name); None: the
+        original target (``NYUDv2/``, domain ``target``)."""
+        if family is not None:
+            self.name = family.layout
+            self.dirname = family.dirname
+            self.domain = family.domain
+        super().__init__(out_dir, counts)
+
     def sample_id(self, split, index):
         offset = 0 if split == 'train' else self.counts['train']
         return f'{offset + index:04d}'
