@@ -13,6 +13,28 @@ ttt = dict(
         params='all',
         norm_mode='train',
         reset='online'),
+    # TTT / TTT++: the official defaults (docs/baselines/ttt_tttpp.md).
+    # TTT's official "slow" mode: reset='episodic', steps=10.
+    TTTHook=dict(
+        steps=1,
+        optimizer=dict(type='SGD', lr=1e-3, momentum=0.0, weight_decay=0.0),
+        params='shared_and_head',
+        norm_mode='train',
+        reset='online'),
+    TTTPlusPlusHook=dict(
+        steps=1,
+        optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0),
+        params='encoder',
+        norm_mode='train',
+        contrastive=True,
+        align_ext=True,
+        align_ssh=True,
+        divergence='all',
+        scale_ext=0.05,
+        scale_ssh=0.2,
+        mmd_factor=0.5,
+        queue_size=None,  # the head's stats_chunk
+        reset='online'),
     # Baselines I (docs/baselines/baselines_i.md): the official defaults.
     # NormStatsHook's control of TR-TTT's statistics: mode='ema',
     # passes=<TR-TTT steps>, momentum=0.1.

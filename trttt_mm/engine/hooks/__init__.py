@@ -7,3 +7,5 @@ from .norm_stats_hook import NORM_STATS_MODES, NormStatsHook  # noqa: F401
 from .tent_hook import TENTHook  # noqa: F401
 from .tipi_hook import TIPIHook  # noqa: F401
 from .actmad_hook import ActMADHook  # noqa: F401
+from .ttt_rotation_hook import TTTHook  # noqa: F401
+from .tttpp_hook import TTTPlusPlusHook  # noqa: F401

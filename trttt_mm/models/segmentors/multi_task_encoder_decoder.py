@@ -1,9 +1,10 @@
 """Multi-task encoder-decoder with optional auxiliary branches."""
+import copy
 from typing import Dict, List, Optional, Sequence
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.model import ModuleDict
 from torch import Tensor
 
 from mmseg.models.segmentors.base import BaseSegmentor
@@ -56,12 +57,15 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
             backbone = dict(backbone)
             backbone['init_cfg'] = dict(type='Pretrained',
                                         checkpoint=pretrained)
+        self._backbone_cfg = copy.deepcopy(dict(backbone))
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck) if neck is not None else None
         self.decode_head = MODELS.build(decode_head)
         self.tasks = tuple(self.decode_head.tasks)
         self.align_corners = self.decode_head.align_corners
-        self.aux_heads = nn.ModuleDict()
+        # mmengine's ModuleDict, so that init_weights() reaches the heads
+        # (torch's does not have init_weights, and BaseModule skips it)
+        self.aux_heads = ModuleDict()
         for name, cfg in (aux_heads or {}).items():
             if cfg is None:  # a config may switch a base's head off
                 continue
@@ -85,6 +89,9 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
             feat_channels[idx] = c
         return dict(
             feat_channels=feat_channels,
+            # a head that copies part of the encoder (TTT's rotation head)
+            # builds it from the same config
+            backbone_cfg=copy.deepcopy(self._backbone_cfg),
             shared_channels=head.channels,
             tasks=self.tasks,
             out_channels=dict(head.out_channels),
@@ -126,7 +133,8 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         """Run the shared encoder once and the requested branches.
 
         A head that returns its own views (:meth:`BaseAuxHead.views`) gets
-        another encoder pass over them; the others read the main pass.
+        another encoder pass over them (and, as ``main_input``, what it would
+        have read from the main pass); the others read the main pass.
 
         Args:
             inputs: Normalised, padded images (B, 3, H, W).
@@ -158,17 +166,19 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
                 continue
             head = self.aux_heads[name]
             views = head.views(inputs, generator=generator)
+            extra = {}
             if views is None:
                 x = head.select_input(feats, z, inputs)
                 image = inputs
             else:
+                extra['main_input'] = head.select_input(feats, z, inputs)
                 image = views['inputs']
                 vfeats = self.extract_feat(image)
                 vz = self.decode_head.fuse(vfeats) \
                     if head.source == 'shared' else None
                 x = head.select_input(vfeats, vz, image)
             out[name] = head(x, views=views, image=image, out_size=size,
-                             mask=mask, generator=generator)
+                             mask=mask, generator=generator, **extra)
         return out
 
     @staticmethod

@@ -1,0 +1,30 @@
+# TTT++ (Liu et al., NeurIPS 2021) on the synthetic Taskonomy -> NYUD-v2 shift,
+# CPU demo scale: the multi-task model of configs/trttt/synth_t2n.py
+# (ResNetV1c-18 at half width, same data and schedule) without TR-TTT's head,
+# plus the SimCLR projection head on the pooled last stage. After the last
+# training iteration SourceStatsHook fills the head's source statistics (one
+# pass over the training set), so the final checkpoint is ready for
+#   python tools/test.py configs/baselines/tttpp/synth_t2n.py CKPT --tta-hook TTTPlusPlusHook
+# Moments are estimated from 64 samples (source chunks; target batch +
+# queue): the 320 synthetic source images give 5 chunks (docs/baselines/
+# ttt_tttpp.md).
+_base_ = [
+    '../../_base_/models/mtl_r50.py',
+    '../../_base_/datasets/synth_t2n.py',
+    '../../_base_/default_runtime.py',
+    '../../_base_/schedules/schedule_demo.py',
+]
+model = dict(
+    backbone=dict(depth=18, stem_channels=32, base_channels=32),
+    decode_head=dict(
+        in_channels=[32, 64, 128, 256],
+        channels=96,
+        head_channels=32,
+        num_convs=1),
+    aux_heads=dict(
+        simclr=dict(
+            type='ContrastiveProjectionHead', in_index=-1, stats_chunk=64)))
+custom_hooks = [
+    dict(type='PlainCheckpointHook'),
+    dict(type='SourceStatsHook'),
+]
