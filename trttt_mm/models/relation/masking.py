@@ -17,8 +17,13 @@ in MAE. Every strategy masks the same number of tokens in every sample
 (:func:`num_masked_tokens`), so visible tokens can be gathered into a dense
 ``(B, V, C)`` tensor.
 
-Counts round half up: ``round(ratio * P)`` below means
-``floor(ratio * P + 0.5)``.
+Counts (``mask_count``): ``'round'`` (default) masks ``round(ratio * P)``
+patches, rounding half up (``floor(ratio * P + 0.5)``); ``'released'`` keeps
+``int(P * (1 - ratio))`` patches visible and masks the rest, as the authors'
+released code does (S4T ``models/TTT_model/Joint_MAE.py``,
+``random_masking``). The two differ by one patch at some ratios, e.g. with
+``P = 256``: 179 vs 180 masked at 0.7, 230 vs 231 at 0.9 (equal at 0.8).
+Either way at least one patch stays visible.
 """
 import math
 from typing import Optional, Tuple, Union
@@ -26,12 +31,32 @@ from typing import Optional, Tuple, Union
 import torch
 
 MASK_STRATEGIES: Tuple[str, ...] = ('random', 'no_overlap', 'same', 'task')
+#: How a ratio becomes a count (see the module docstring).
+MASK_COUNTS: Tuple[str, ...] = ('round', 'released')
 
 DeviceType = Union[str, torch.device, None]
 
 
 def _round_half_up(x: float) -> int:
     return int(math.floor(x + 0.5))
+
+
+def check_mask_count(mask_count: str) -> None:
+    """Validate ``mask_count`` (one of :data:`MASK_COUNTS`)."""
+    if mask_count not in MASK_COUNTS:
+        raise ValueError(f'unknown mask_count {mask_count!r}; expected one '
+                         f'of {MASK_COUNTS}')
+
+
+def ratio_to_count(ratio: float, total: int, mask_count: str = 'round'
+                   ) -> int:
+    """Number of the ``total`` items a ``ratio`` masks, before clamping:
+    ``round(ratio * total)`` (``'round'``) or ``total - int(total * (1 -
+    ratio))`` (``'released'``)."""
+    check_mask_count(mask_count)
+    if mask_count == 'released':
+        return total - int(total * (1 - ratio))
+    return _round_half_up(ratio * total)
 
 
 def check_mask_args(strategy: str, num_tasks: int, num_patches: int,
@@ -66,44 +91,52 @@ def check_mask_args(strategy: str, num_tasks: int, num_patches: int,
 
 
 def masked_per_task(strategy: str, num_tasks: int, num_patches: int,
-                    ratio: float) -> int:
+                    ratio: float, mask_count: str = 'round') -> int:
     """Number of masked patches in each task (for ``'task'``: in each
     *masked* task, i.e. ``num_patches``; see :func:`masked_tasks`).
 
-    * ``'random'``, ``'same'``: ``round(ratio * P)``, at most ``P - 1``.
-    * ``'no_overlap'``: ``round(ratio * P)``, at most ``P - ceil(P / n)``
-      (``n`` tasks must together see every patch; e.g. 4 tasks, 256 patches,
-      ratio 0.8 gives 192 = 0.75 · 256 instead of 205).
+    With ``k`` the count of ``ratio · P`` under ``mask_count`` (see the module
+    docstring):
+
+    * ``'random'``, ``'same'``: ``k``, at most ``P - 1``.
+    * ``'no_overlap'``: ``k``, at most ``P - ceil(P / n)`` (``n`` tasks must
+      together see every patch; e.g. 4 tasks, 256 patches, ratio 0.8 gives
+      192 = 0.75 · 256 instead of 205).
     * ``'task'``: ``P`` for the hidden tasks, 0 for the others.
     """
     check_mask_args(strategy, num_tasks, num_patches, ratio)
+    check_mask_count(mask_count)
     if ratio == 0:
         return 0
     if strategy == 'task':
         return num_patches
-    k = min(_round_half_up(ratio * num_patches), num_patches - 1)
+    k = min(ratio_to_count(ratio, num_patches, mask_count), num_patches - 1)
     if strategy == 'no_overlap':
         k = min(k, num_patches - math.ceil(num_patches / num_tasks))
     return k
 
 
-def masked_tasks(num_tasks: int, ratio: float) -> int:
-    """Number of fully hidden tasks for the ``'task'`` strategy:
-    ``round(ratio * n)`` clamped to ``[1, n - 1]`` (0 when ``ratio == 0``)."""
+def masked_tasks(num_tasks: int, ratio: float,
+                 mask_count: str = 'round') -> int:
+    """Number of fully hidden tasks for the ``'task'`` strategy: the count
+    of ``ratio · n`` under ``mask_count``, clamped to ``[1, n - 1]`` (0 when
+    ``ratio == 0``)."""
     check_mask_args('task', num_tasks, 1, ratio)
+    check_mask_count(mask_count)
     if ratio == 0:
         return 0
-    return min(max(_round_half_up(ratio * num_tasks), 1), num_tasks - 1)
+    return min(max(ratio_to_count(ratio, num_tasks, mask_count), 1),
+               num_tasks - 1)
 
 
 def num_masked_tokens(strategy: str, num_tasks: int, num_patches: int,
-                      ratio: float) -> int:
+                      ratio: float, mask_count: str = 'round') -> int:
     """Number of masked (task, patch) tokens per sample; the same for every
     sample of a batch."""
     if strategy == 'task':
-        return masked_tasks(num_tasks, ratio) * num_patches
+        return masked_tasks(num_tasks, ratio, mask_count) * num_patches
     return num_tasks * masked_per_task(strategy, num_tasks, num_patches,
-                                       ratio)
+                                       ratio, mask_count)
 
 
 def _lowest_k(scores: torch.Tensor, k: int) -> torch.Tensor:
@@ -121,7 +154,8 @@ def generate_mask(strategy: str,
                   num_patches: int,
                   ratio: float,
                   generator: Optional[torch.Generator] = None,
-                  device: DeviceType = None) -> torch.Tensor:
+                  device: DeviceType = None,
+                  mask_count: str = 'round') -> torch.Tensor:
     """Draw a patch mask for ``num_tasks`` task latents.
 
     Args:
@@ -135,6 +169,8 @@ def generate_mask(strategy: str,
             on its device, so a seeded generator gives the same mask on any
             output device.
         device: where to put the mask (default CPU).
+        mask_count: ``'round'`` or ``'released'``: how ``ratio`` becomes a
+            count (see the module docstring).
 
     Returns:
         ``torch.BoolTensor`` of shape ``(B, n, P)``, ``True`` = masked. Every
@@ -142,6 +178,7 @@ def generate_mask(strategy: str,
         visible token.
     """
     check_mask_args(strategy, num_tasks, num_patches, ratio)
+    check_mask_count(mask_count)
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f'batch_size must be a positive integer, got '
                          f'{batch_size!r}')
@@ -156,16 +193,16 @@ def generate_mask(strategy: str,
         return torch.zeros(B, n, P, dtype=torch.bool, device=device)
 
     if strategy == 'random':
-        k = masked_per_task(strategy, n, P, ratio)
+        k = masked_per_task(strategy, n, P, ratio, mask_count)
         mask = _lowest_k(rand(B, n, P), k)
     elif strategy == 'same':
-        k = masked_per_task(strategy, n, P, ratio)
+        k = masked_per_task(strategy, n, P, ratio, mask_count)
         mask = _lowest_k(rand(B, P), k)[:, None, :].expand(B, n, P)
     elif strategy == 'task':
-        m = masked_tasks(n, ratio)
+        m = masked_tasks(n, ratio, mask_count)
         mask = _lowest_k(rand(B, n), m)[:, :, None].expand(B, n, P)
     else:  # no_overlap
-        k = masked_per_task(strategy, n, P, ratio)
+        k = masked_per_task(strategy, n, P, ratio, mask_count)
         v = P - k  # visible patches per task; n * v >= P
         # A random order of the patches per sample; task t sees the cyclic
         # window [t*v, t*v + v) of that order. n windows of length v cover

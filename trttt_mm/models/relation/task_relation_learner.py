@@ -10,9 +10,11 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from timm.models.vision_transformer import Block
 
-from .masking import check_mask_args, generate_mask
+from .masking import check_mask_args, check_mask_count, generate_mask
 
 TOKEN_LAYOUTS = ('per_task', 'joint')
+#: Which grid coordinate the first half of the sin-cos channels encodes.
+POS_EMBED_LAYOUTS = ('rows_first', 'cols_first')
 
 SizeType = Union[int, Sequence[int]]
 
@@ -32,7 +34,8 @@ def _1d_sincos(dim: int, pos: torch.Tensor) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=1)
 
 
-def sincos_pos_embed_2d(dim: int, grid_size: SizeType) -> torch.Tensor:
+def sincos_pos_embed_2d(dim: int, grid_size: SizeType,
+                        layout: str = 'rows_first') -> torch.Tensor:
     """Fixed 2-D sin-cos position embedding (as in MAE, without cls token).
 
     Half of the channels encode the row, the other half the column.
@@ -40,6 +43,10 @@ def sincos_pos_embed_2d(dim: int, grid_size: SizeType) -> torch.Tensor:
     Args:
         dim: embedding size, a multiple of 4.
         grid_size: ``gh`` or ``(gh, gw)``.
+        layout: ``'rows_first'`` (the first half of the channels encodes the
+            row) or ``'cols_first'`` (the first half encodes the column, as
+            the released S4T code's ``get_2d_sincos_pos_embed``, whose grid
+            puts the column coordinate first).
 
     Returns:
         float32 tensor ``(gh · gw, dim)``, row-major over the grid.
@@ -47,11 +54,15 @@ def sincos_pos_embed_2d(dim: int, grid_size: SizeType) -> torch.Tensor:
     if dim % 4 != 0:
         raise ValueError(f'sin-cos position embedding needs a dim divisible '
                          f'by 4, got {dim}')
+    if layout not in POS_EMBED_LAYOUTS:
+        raise ValueError(f'unknown sin-cos position layout {layout!r}; '
+                         f'expected one of {POS_EMBED_LAYOUTS}')
     gh, gw = _pair(grid_size)
     rows = torch.arange(gh).repeat_interleave(gw)
     cols = torch.arange(gw).repeat(gh)
-    emb = torch.cat([_1d_sincos(dim // 2, rows), _1d_sincos(dim // 2, cols)],
-                    dim=1)
+    first, second = (rows, cols) if layout == 'rows_first' else (cols, rows)
+    emb = torch.cat([_1d_sincos(dim // 2, first),
+                     _1d_sincos(dim // 2, second)], dim=1)
     return emb.float()
 
 
@@ -108,6 +119,14 @@ class TaskRelationLearner(BaseModule):
         always_mask: with ``mask=None``, also mask in eval mode (TTT needs
             masked predictions at test time). If False, masks are drawn only
             in training mode.
+        mask_count: how ``mask_ratio`` becomes a count of masked patches:
+            ``'round'`` (default, ``round(ratio · P)``) or ``'released'``
+            (``P - int(P · (1 - ratio))``, the released code's; one patch
+            more at 0.7 and 0.9 with 256 patches). See
+            :mod:`trttt_mm.models.relation.masking`.
+        pos_embed_layout: ``'rows_first'`` (default) or ``'cols_first'``
+            (the released code's sin-cos layout); see
+            :func:`sincos_pos_embed_2d`.
         init_cfg: mmengine init config.
     """
 
@@ -127,6 +146,8 @@ class TaskRelationLearner(BaseModule):
                  mask_ratio: float = 0.8,
                  token_layout: str = 'per_task',
                  always_mask: bool = True,
+                 mask_count: str = 'round',
+                 pos_embed_layout: str = 'rows_first',
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if token_layout not in TOKEN_LAYOUTS:
@@ -164,6 +185,10 @@ class TaskRelationLearner(BaseModule):
             raise ValueError(f'patch_size {patch_size} must divide '
                              f'input_size {self.input_size}')
         check_mask_args(mask_strategy, num_inputs, 1, mask_ratio)
+        check_mask_count(mask_count)
+        if pos_embed_layout not in POS_EMBED_LAYOUTS:
+            raise ValueError(f'unknown pos_embed_layout {pos_embed_layout!r}'
+                             f'; expected one of {POS_EMBED_LAYOUTS}')
         if token_layout == 'joint' and mask_strategy != 'same':
             raise ValueError(
                 f"mask_strategy={mask_strategy!r} is not meaningful for "
@@ -182,6 +207,8 @@ class TaskRelationLearner(BaseModule):
         self.mask_ratio = float(mask_ratio)
         self.token_layout = token_layout
         self.always_mask = bool(always_mask)
+        self.mask_count = mask_count
+        self.pos_embed_layout = pos_embed_layout
         self.grid_size = (self.input_size[0] // self.patch_size,
                           self.input_size[1] // self.patch_size)
         self.num_patches = self.grid_size[0] * self.grid_size[1]
@@ -203,11 +230,11 @@ class TaskRelationLearner(BaseModule):
             self.decoder_task_embed = None
         self.register_buffer(
             'pos_embed',
-            sincos_pos_embed_2d(E, self.grid_size)[None],
+            sincos_pos_embed_2d(E, self.grid_size, pos_embed_layout)[None],
             persistent=False)
         self.register_buffer(
             'decoder_pos_embed',
-            sincos_pos_embed_2d(D, self.grid_size)[None],
+            sincos_pos_embed_2d(D, self.grid_size, pos_embed_layout)[None],
             persistent=False)
 
         norm_layer = partial(nn.LayerNorm, eps=1e-6)
@@ -280,7 +307,8 @@ class TaskRelationLearner(BaseModule):
             self.num_patches,
             self.mask_ratio if ratio is None else ratio,
             generator=generator,
-            device=device)
+            device=device,
+            mask_count=self.mask_count)
 
     def _resolve_mask(self, mask, B: int, device: torch.device,
                       generator: Optional[torch.Generator]) -> torch.Tensor:
@@ -425,4 +453,6 @@ class TaskRelationLearner(BaseModule):
                 f'{self.in_channels}, outputs={self.out_channels}, '
                 f'input_size={self.input_size}, patch_size={self.patch_size},'
                 f' token_layout={self.token_layout!r}, mask_strategy='
-                f'{self.mask_strategy!r}, mask_ratio={self.mask_ratio}')
+                f'{self.mask_strategy!r}, mask_ratio={self.mask_ratio}, '
+                f'mask_count={self.mask_count!r}, pos_embed_layout='
+                f'{self.pos_embed_layout!r}')
