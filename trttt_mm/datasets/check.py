@@ -424,7 +424,8 @@ def _check_values(task, arr, path, report, edge_pixels) -> None:
                     'range', f'edge file {path!r}: values in '
                     f'[{finite.min():.3g}, {finite.max():.3g}]; expected '
                     '[0, 1]')
-        edge_pixels[0] += int((arr == 1).sum())
+        # edge pixels: 1 when binarised, > 0 for a continuous strength
+        edge_pixels[0] += int(((arr > 0) & (arr <= 1)).sum())
         edge_pixels[1] += int(arr.size)
 
 

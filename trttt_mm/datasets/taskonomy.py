@@ -77,7 +77,9 @@ class TaskonomyMultiTaskDataset(MultiTaskDataset):
     omnidata's clamp range: a pixel is an edge when ``v / 65535 > 0.02``
     (``v > 1310``). It is a judgement call, not a measured optimum: set it
     for your data (a synthetic package that writes edges as 65535 works with
-    any threshold in (0, 1)).
+    any threshold in (0, 1)). ``edge_threshold=None`` keeps the continuous
+    strength ``v / 65535`` instead (the released TR-TTT code regresses
+    Taskonomy edges with L1: ``ContinuousEdgeL1Loss``).
 
     Args:
         data_root: the folder holding the domain folders.
@@ -95,7 +97,7 @@ class TaskonomyMultiTaskDataset(MultiTaskDataset):
         edge_domain: domain used for the edge task (``'edge_occlusion'`` or
             ``'edge_texture'``; both 16-bit, which is checked when a file is
             loaded: an 8-bit edge PNG is an error).
-        edge_threshold: see above.
+        edge_threshold: see above (None: continuous strength).
         depth_scale: raw depth units per metre (512).
         depth_invalid_value: raw depth value that marks "no depth" (65535).
         check_files: check that every task file of every sample exists while
@@ -120,7 +122,7 @@ class TaskonomyMultiTaskDataset(MultiTaskDataset):
                  tasks: Sequence[str] = TASKS,
                  class_map: Optional[str] = None,
                  edge_domain: str = 'edge_occlusion',
-                 edge_threshold: float = 0.02,
+                 edge_threshold: Optional[float] = 0.02,
                  depth_scale: float = 512.0,
                  depth_invalid_value: Optional[int] = 65535,
                  check_files: bool = True,
@@ -138,7 +140,8 @@ class TaskonomyMultiTaskDataset(MultiTaskDataset):
                 f'{type(self).__name__}: unknown edge_domain {edge_domain!r}; '
                 "expected 'edge_occlusion' or 'edge_texture'")
         self.domains = dict(TASKONOMY_DOMAINS, edge=edge_domain)
-        self.edge_threshold = float(edge_threshold)
+        self.edge_threshold = None if edge_threshold is None else float(
+            edge_threshold)
         self.depth_scale = float(depth_scale)
         self.depth_invalid_value = depth_invalid_value
         self.check_files = check_files

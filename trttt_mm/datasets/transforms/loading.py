@@ -311,14 +311,19 @@ class LoadMultiTaskAnnotations(BaseTransform):
                     f'{what} file {path!r}: expected a (H, W) array, got '
                     f'{raw.shape}')
             raw = raw.astype(np.float32)
-            edge = (raw > threshold).astype(np.float32)
+            # threshold None: continuous edge strength (the released
+            # TR-TTT code regresses Taskonomy edges with L1)
+            edge = raw.copy() if threshold is None else \
+                (raw > threshold).astype(np.float32)
             edge[~np.isfinite(raw)] = 255
             return edge
         bits = cfg.get('bit_depth', 8)
         arr = decode_png(content, path, what, bits, self.imdecode_backend)
         arr = single_channel(arr, path, what)
-        return (arr.astype(np.float32) / (2**bits - 1) >
-                threshold).astype(np.float32)
+        strength = arr.astype(np.float32) / (2**bits - 1)
+        if threshold is None:  # continuous strength in [0, 1]
+            return strength
+        return (strength > threshold).astype(np.float32)
 
     def _label_map_edges(self, path: str, cfg: dict) -> np.ndarray:
         """``thin(|Laplacian(label map)| > 0)``, through the edge cache."""

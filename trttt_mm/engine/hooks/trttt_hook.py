@@ -1,11 +1,13 @@
 """TR-TTT (paper eq. 8): make the TRL's masked predictions agree with the
 main predictions, which serve as stop-gradient pseudo-labels."""
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 import torch
 import torch.nn.functional as F
 
-from mmseg.registry import HOOKS
+from mmengine.dist import all_reduce, get_world_size
+
+from mmseg.registry import HOOKS, MODELS
 
 from ...models.aux_heads import TaskRelationHead
 from ...tasks import IGNORE_VALUES, activate, pseudo_label
@@ -50,6 +52,19 @@ class TRTTTHook(BaseTTTHook):
         loss: One of :data:`LOSS_PRESETS`.
         task_weights: ``{task: w_t}`` overriding the training weights read
             from the model's head (used by ``'released'``).
+        loss_weighting: Route the per-task losses through a learned
+            weighting (the released code with a Taskonomy target, S4T
+            ``MTLoss_S4T_taskonomy_v2``): ``None`` (off), ``'model'`` (the
+            model's own ``loss_weighting``, trained at source time) or a
+            config such as ``dict(type='UncertaintyWeighting')``, built fresh
+            before the test (tasks default to the model's) and attached to
+            the model as ``ttt_loss_weighting`` until the test ends, so its
+            parameters are adapted with ``params='all'`` and reset with the
+            model. The per-task losses are scaled by ``loss_scale`` before
+            the weighting, as in the released code, and the weighted sum is
+            not scaled again (the hook passes ``1 / loss_scale`` as the
+            weighting's ``regularizer_scale``). Under DDP the gradients of a
+            hook-built weighting are averaged over the ranks.
         Other arguments: see :class:`BaseTTTHook`. Defaults follow the paper
         (Appendix B) and the released code: SGD lr 2e-5, wd 1e-6, momentum 0,
         40 steps per batch, loss scale 0.01, all parameters, norm layers in
@@ -68,6 +83,7 @@ class TRTTTHook(BaseTTTHook):
                  steps: int = 40,
                  optimizer: Optional[dict] = None,
                  loss_scale: float = 0.01,
+                 loss_weighting: Union[None, str, dict] = None,
                  **kwargs):
         if loss not in LOSS_PRESETS:
             raise ValueError(f'TRTTTHook.loss: unknown preset {loss!r}; '
@@ -80,6 +96,56 @@ class TRTTTHook(BaseTTTHook):
             if not isinstance(w, (int, float)) or w < 0:
                 raise ValueError(f'TRTTTHook.task_weights[{t!r}] must be a '
                                  f'number >= 0, got {w!r}')
+        if not (loss_weighting is None or loss_weighting == 'model' or
+                (isinstance(loss_weighting, dict)
+                 and 'type' in loss_weighting)):
+            raise ValueError(
+                "TRTTTHook.loss_weighting must be None, 'model' or a config "
+                f"dict with a type, got {loss_weighting!r}")
+        self.loss_weighting = loss_weighting
+        self._weighting = None
+
+    def setup(self, runner, model) -> None:
+        if self.loss_weighting is None:
+            self._weighting = None
+        elif self.loss_weighting == 'model':
+            if getattr(model, 'loss_weighting', None) is None:
+                raise ValueError(
+                    "TRTTTHook.loss_weighting='model' needs a model built "
+                    'with loss_weighting=dict(type=...), but this one has '
+                    'none; give a config dict to build one for the test')
+            self._weighting = model.loss_weighting
+        else:
+            if hasattr(model, 'ttt_loss_weighting'):
+                raise ValueError('TRTTTHook: the model already has a '
+                                 'ttt_loss_weighting (is another TRTTTHook '
+                                 'registered?)')
+            cfg = dict(self.loss_weighting)
+            if cfg.get('tasks') is None:
+                cfg['tasks'] = model.tasks
+            device = next(model.parameters()).device
+            model.ttt_loss_weighting = MODELS.build(cfg).to(device)
+            self._weighting = model.ttt_loss_weighting
+            if get_world_size() > 1:
+                for p in self._weighting.parameters():
+                    p.register_hook(_average_over_ranks)
+
+    def teardown(self, runner, model) -> None:
+        if isinstance(self.loss_weighting, dict) and hasattr(
+                model, 'ttt_loss_weighting'):
+            del model.ttt_loss_weighting
+        self._weighting = None
+
+    def ttt_loss(self, forward, inputs: torch.Tensor, data_samples: list,
+                 generator: torch.Generator) -> Dict[str, torch.Tensor]:
+        losses = self._task_losses(forward, inputs, data_samples, generator)
+        if self._weighting is None:
+            return losses
+        # The base class multiplies the sum by loss_scale: the task terms
+        # end up as 0.5 / σ² · (loss_scale · L_t) and the regulariser
+        # log(1 + σ²) unscaled, the released code's order.
+        return self._weighting(losses,
+                               regularizer_scale=1.0 / self.loss_scale)
 
     def _weight(self, task: str) -> float:
         if task in self.task_weights:
@@ -87,8 +153,10 @@ class TRTTTHook(BaseTTTHook):
         return float(getattr(self.model.decode_head.losses[task],
                              'loss_weight', 1.0))
 
-    def ttt_loss(self, forward, inputs: torch.Tensor, data_samples: list,
-                 generator: torch.Generator) -> Dict[str, torch.Tensor]:
+    def _task_losses(self, forward, inputs: torch.Tensor,
+                     data_samples: list,
+                     generator: torch.Generator) -> Dict[str, torch.Tensor]:
+        """The preset's per-task losses ``c_t · L_t`` (not yet scaled)."""
         model, name = self.model, self.head_name
         if self.head_module.trl_target == 'image':
             out = forward(inputs, branches=(name, ), generator=generator)
@@ -119,3 +187,10 @@ class TRTTTHook(BaseTTTHook):
             pseudo[task] = torch.where(
                 valid, y, torch.full_like(y, float(IGNORE_VALUES[task])))
         return model.decode_head.loss_by_task(trl, pseudo)
+
+
+def _average_over_ranks(grad: torch.Tensor) -> torch.Tensor:
+    """Gradient hook: the mean of ``grad`` over the DDP ranks."""
+    grad = grad.clone()
+    all_reduce(grad, op='mean')
+    return grad

@@ -39,6 +39,14 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         aux_heads: ``dict(name=head_cfg, ...)``; each head gets a ``context``
             (channels of the backbone levels and of z, the tasks and their
             output channels) to fill the sizes it was not given.
+        loss_weighting: Optional loss wrapper config, e.g.
+            ``dict(type='UncertaintyWeighting')`` (its ``tasks`` default to
+            the model's). :meth:`loss` passes it every loss (main and
+            auxiliary; it groups them by their ``loss_<task>`` suffix) and
+            returns what it returns, plus its ``log_vars()`` and the
+            unweighted losses under ``raw.<key>`` (keys without ``loss``:
+            logged, not summed). Its parameters belong to the model (the
+            optimizer, the checkpoint, a test-time hook's ``params='all'``).
     """
 
     def __init__(self,
@@ -46,6 +54,7 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
                  decode_head: dict,
                  neck: Optional[dict] = None,
                  aux_heads: Optional[dict] = None,
+                 loss_weighting: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -77,8 +86,23 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
             cfg = dict(cfg)
             cfg.setdefault('context', self.head_context())
             self.aux_heads[name] = MODELS.build(cfg)
+        self.loss_weighting = None
+        if loss_weighting is not None:
+            loss_weighting = dict(loss_weighting)
+            if loss_weighting.get('tasks') is None:
+                loss_weighting['tasks'] = self.tasks
+            self.loss_weighting = MODELS.build(loss_weighting)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
+
+    def init_weights(self) -> None:
+        """Check that every pretrained file an ``init_cfg`` names is
+        reachable offline (a clear error saying where to put it,
+        :func:`trttt_mm.utils.pretrained.check_pretrained_files`), then
+        initialise as mmengine does."""
+        from ...utils.pretrained import check_pretrained_files
+        check_pretrained_files(self)
+        super().init_weights()
 
     def head_context(self) -> dict:
         """Model facts an auxiliary head may need to size itself."""
@@ -219,6 +243,12 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         for name, head in self.aux_heads.items():
             for k, v in head.loss(out[name], gts, self, inputs).items():
                 losses[f'{name}.{k}'] = v
+        if self.loss_weighting is not None:
+            raw = losses
+            losses = self.loss_weighting(raw)
+            losses.update(self.loss_weighting.log_vars())
+            for k, v in raw.items():
+                losses['raw.' + k.replace('loss_', '')] = v.detach()
         return losses
 
     def predict(self, inputs: Tensor,
