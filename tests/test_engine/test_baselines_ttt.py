@@ -343,7 +343,8 @@ class TestBaselineHooksInRunner(RunnerTestCase):
             assert not any(k.startswith('backbone.layer4.') for k in moved)
 
     def test_tttpp_moves_only_the_encoder_and_needs_statistics(self):
-        runner = self._runner(SIM, self._checkpoint(SIM), type='TTTPlusPlusHook')
+        runner = self._runner(SIM, self._checkpoint(SIM),
+                              type='TTTPlusPlusHook')
         with pytest.raises(RuntimeError, match='source_stats.py'):
             runner.test()
         for reset, queued in (('online', 4), ('episodic', 2)):
