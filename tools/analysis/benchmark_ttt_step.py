@@ -76,6 +76,14 @@ def main(argv=None):
     # The hook's own mechanics, without a Runner.
     hook.model = model
     hook.head_name = hook._resolve_head(model)
+    # Source statistics a method reads (e.g. ActMAD's) are filled from this
+    # one batch when the model has none: enough to time the step.
+    from trttt_mm.engine.hooks import collect_source_stats
+    empty = [n for n, h in model.aux_heads.items()
+             if getattr(h, 'has_source_stats', False) and not h.stats_ready()]
+    if empty:
+        collect_source_stats(model, [batch], empty)
+    hook.setup(None, model)  # the method's own configuration of the model
     hook._params = hook._select_params(model)
     hook.optimizer = hook._build_optimizer(model)
     gen = torch.Generator().manual_seed(0)
@@ -104,6 +112,10 @@ def main(argv=None):
     data_eval = model.data_preprocessor(batch, False)
 
     def ttt_step():
+        if hook.optimizer is None:  # statistics only (NormStatsHook)
+            hook.statistics_passes(
+                lambda x: forward(x, ('main', )), model, data_eval['inputs'])
+            return
         losses = hook.ttt_loss(forward, data_eval['inputs'],
                                data_eval['data_samples'], gen)
         loss = sum(losses.values()) * hook.loss_scale

@@ -173,6 +173,25 @@ class NormStatsHook(BaseTTTHook):
                 if count is not None:
                     m.num_batches_tracked.copy_(count)
 
+    @torch.no_grad()
+    def statistics_passes(self, forward, model: nn.Module,
+                          inputs: torch.Tensor) -> None:
+        """The ``'ema'`` update of one batch: ``passes`` forward passes
+        ``forward(inputs)`` without gradient, batch-norm layers in training
+        mode with the hook's momentum (nothing in the other modes)."""
+        if self.mode != 'ema':
+            return
+        model.eval()
+        for m in self._layers:
+            m.momentum = self.momentum
+            m.train()
+        try:
+            for _ in range(self.passes):
+                forward(inputs)
+        finally:
+            for m, momentum in zip(self._layers, self._momenta):
+                m.momentum = momentum
+
     # ------------------------------------------------------------- hooks
     def before_test_iter(self, runner, batch_idx: int,
                          data_batch=None) -> None:
@@ -191,24 +210,18 @@ class NormStatsHook(BaseTTTHook):
                 m.train()
         runner.message_hub.update_info(BATCH_LOSSES_KEY, [], resumed=False)
 
-    @torch.no_grad()
     def _ema_passes(self, runner, model: nn.Module, data_batch) -> None:
         data = model.data_preprocessor(data_batch, False)
         before = [(m.running_mean.clone(), m.running_var.clone(),
                    None if m.num_batches_tracked is None else
                    m.num_batches_tracked.clone()) for m in self._layers]
-        model.eval()
-        for m in self._layers:
-            m.momentum = self.momentum
-            m.train()
-        try:
-            for _ in range(self.passes):
-                # through the wrapper, as every forward of the hooks
-                runner.model(data['inputs'], None, mode='branches',
-                             branches=('main', ))
-        finally:
-            for m, momentum in zip(self._layers, self._momenta):
-                m.momentum = momentum
+
+        def forward(inputs):
+            # through the wrapper, as every forward of the hooks
+            return runner.model(inputs, None, mode='branches',
+                                branches=('main', ))
+
+        self.statistics_passes(forward, model, data['inputs'])
         if not self._buffers_finite(model):
             for m, (mean, var, count) in zip(self._layers, before):
                 m.running_mean.copy_(mean)
