@@ -35,6 +35,31 @@ ttt = dict(
         mmd_factor=0.5,
         queue_size=None,  # the head's stats_chunk
         reset='online'),
+    # TTTFlow / ClusT3 / NC-TTT: the official defaults (see
+    # docs/baselines/tttflow_clust3_ncttt.md). adapt_up_to=None: up to the
+    # stage the method's head reads (ClusT3: stage 3).
+    TTTFlowHook=dict(
+        steps=10,
+        optimizer=dict(type='SGD', lr=1e-3, momentum=0.9, weight_decay=5e-4),
+        adapt_up_to=None,
+        norm_mode='train',
+        norm_scope='adapted',
+        reset='episodic'),
+    ClusT3Hook=dict(
+        steps=50,
+        optimizer=dict(type='Adam', lr=1e-5),
+        adapt_up_to=3,
+        norm_mode='train',
+        norm_scope='encoder',
+        reset='episodic'),
+    NCTTTHook=dict(
+        steps=50,
+        optimizer=dict(type='Adam', lr=1e-5),
+        adapt_up_to=None,
+        norm_mode='train',
+        norm_scope='encoder',
+        discriminator_mode='train',
+        reset='episodic'),
     # Baselines I (docs/baselines/baselines_i.md): the official defaults.
     # NormStatsHook's control of TR-TTT's statistics: mode='ema',
     # passes=<TR-TTT steps>, momentum=0.1.

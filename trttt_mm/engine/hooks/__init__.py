@@ -9,3 +9,7 @@ from .tipi_hook import TIPIHook  # noqa: F401
 from .actmad_hook import ActMADHook  # noqa: F401
 from .ttt_rotation_hook import TTTHook  # noqa: F401
 from .tttpp_hook import TTTPlusPlusHook  # noqa: F401
+from .encoder_stages import EncoderStageTTTHook  # noqa: F401
+from .tttflow_hook import FlowStageHook, TTTFlowHook  # noqa: F401
+from .clust3_hook import ClusT3Hook  # noqa: F401
+from .ncttt_hook import NCTTTHook  # noqa: F401
