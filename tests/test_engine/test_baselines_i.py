@@ -127,7 +127,8 @@ class TestBaselinesI(RunnerTestCase):
             test_cfg=dict(type='TestLoop'),
             custom_hooks=[dict(type='PlainCheckpointHook')])
         for key in ('train_dataloader', 'val_dataloader', 'val_evaluator',
-                    'train_cfg', 'val_cfg', 'optim_wrapper', 'param_scheduler'):
+                    'train_cfg', 'val_cfg', 'optim_wrapper',
+                    'param_scheduler'):
             self.cfg.pop(key, None)
 
     def _runner(self, model=None, monitor=None, state=None, **hook):

@@ -20,7 +20,6 @@ from mmseg.registry import MODELS
 from trttt_mm.datasets.synthetic import generate_benchmark
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-DEMO = osp.join(ROOT, 'configs', 'trttt', 'synth_t2n.py')
 ACTMAD = osp.join(ROOT, 'configs', 'baselines', 'actmad', 'synth_t2n.py')
 HOOKS = ('NormStatsHook', 'TENTHook', 'TIPIHook', 'ActMADHook')
 
@@ -68,47 +67,63 @@ def bench(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def checkpoints(bench, tmp_path_factory):
-    """The TR-TTT demo model trained 2 iterations (no ActMAD head), and the
-    same weights plus ActMAD's statistics from tools/analysis/source_stats.py
-    with the ActMAD config."""
+    """The ActMAD demo config trained 2 iterations (SourceStatsHook fills the
+    statistics: ``trained``); the same weights without the statistics
+    (``plain``: a checkpoint of the multi-task model as any source-only
+    training gives it); and ``stats``: ``plain`` plus the statistics from
+    tools/analysis/source_stats.py."""
     work = str(tmp_path_factory.mktemp('bi_train'))
     torch.set_num_threads(1)
     load_tool('train').main([
-        DEMO, '--work-dir', work, '--cfg-options', 'train_cfg.max_iters=2',
+        ACTMAD, '--work-dir', work, '--cfg-options', 'train_cfg.max_iters=2',
         'train_cfg.val_interval=100', 'default_hooks.checkpoint.interval=2',
         'param_scheduler.0.end=2', *data_options(bench)
     ])
-    plain = osp.join(work, 'iter_2.pth')
-    stats = osp.join(work, 'iter_2_actmad.pth')
+    trained = osp.join(work, 'iter_2.pth')
+    ck = torch.load(trained, weights_only=True)
+    ck['state_dict'] = {k: v for k, v in ck['state_dict'].items()
+                        if not k.startswith('aux_heads.actmad.')}
+    plain = osp.join(work, 'plain.pth')
+    torch.save(ck, plain)
+    stats = osp.join(work, 'plain_actmad.pth')
     load_tool('analysis/source_stats').main([
         ACTMAD, plain, '--out', stats, '--cfg-options',
         *data_options(bench)])
     init_default_scope('mmseg')
-    return plain, stats
+    return dict(trained=trained, plain=plain, stats=stats)
 
 
 @pytest.fixture(scope='module')
 def base_metrics(checkpoints, bench, tmp_path_factory):
-    plain, _ = checkpoints
     out = str(tmp_path_factory.mktemp('bi_base') / 'base.json')
-    load_tool('test').main([DEMO, plain, '--work-dir', osp.dirname(out),
-                            '--metrics-out', out, '--cfg-options',
-                            *data_options(bench)])
+    load_tool('test').main([ACTMAD, checkpoints['plain'], '--work-dir',
+                            osp.dirname(out), '--metrics-out', out,
+                            '--cfg-options', *data_options(bench)])
     init_default_scope('mmseg')
     return json.load(open(out))
 
 
 def test_source_stats_tool_adds_actmad_statistics(checkpoints):
-    plain, stats = checkpoints
-    a = torch.load(plain, weights_only=True)['state_dict']
-    b = torch.load(stats, weights_only=True)
-    keys = [k for k in b['state_dict'] if k.startswith('aux_heads.actmad.')]
+    """The tool on a checkpoint without statistics adds what SourceStatsHook
+    adds at the end of training, and nothing else changes."""
+    trained = torch.load(checkpoints['trained'], weights_only=True)
+    plain = torch.load(checkpoints['plain'], weights_only=True)['state_dict']
+    stats = torch.load(checkpoints['stats'], weights_only=True)
+    keys = [k for k in stats['state_dict']
+            if k.startswith('aux_heads.actmad.')]
     assert any('.mean__backbone__' in k for k in keys)
     assert any('.var__decode_head__decoders__' in k for k in keys)
-    assert float(b['state_dict']['aux_heads.actmad.stats_batches']) == 2
-    assert b['meta']['source_stats']['heads'] == ['actmad']
-    for k, v in a.items():  # the weights are the input's
-        assert torch.equal(b['state_dict'][k], v)
+    assert not any(k.startswith('aux_heads.relation.') for k in plain)
+    assert float(stats['state_dict']['aux_heads.actmad.stats_batches']) == 2
+    assert stats['meta']['source_stats']['heads'] == ['actmad']
+    for k, v in plain.items():  # the weights are the input's
+        assert torch.equal(stats['state_dict'][k], v)
+    # the same layers and map sizes (the values differ: the pass reads the
+    # training pipeline, whose random flips are not seeded)
+    assert sorted(keys) == sorted(k for k in trained['state_dict']
+                                  if k.startswith('aux_heads.actmad.'))
+    for k in keys:
+        assert stats['state_dict'][k].shape == trained['state_dict'][k].shape
 
 
 @pytest.mark.parametrize('hook', HOOKS)
@@ -117,10 +132,10 @@ def test_tta_hook_end_to_end(hook, checkpoints, base_metrics, bench,
     """Each hook through tools/test.py with eval_source=True (the config
     default): base metrics equal the plain test run's, adapted and Δ_TTT
     are reported, the checkpoint on disk is untouched. NormStats, TENT and
-    TIPI run on the TR-TTT demo config as it is; ActMAD on its own config
-    with the statistics checkpoint."""
-    plain, stats = checkpoints
-    config, ckpt = (ACTMAD, stats) if hook == 'ActMADHook' else (DEMO, plain)
+    TIPI adapt the checkpoint without statistics (the head in the config is
+    empty and unused); ActMAD the one with them."""
+    config = ACTMAD
+    ckpt = checkpoints['stats' if hook == 'ActMADHook' else 'plain']
     digest = sha(ckpt)
     out = str(tmp_path / 'metrics.json')
     load_tool('test').main([
@@ -146,10 +161,9 @@ def test_tta_hook_end_to_end(hook, checkpoints, base_metrics, bench,
 
 def test_actmad_without_statistics_says_what_to_run(checkpoints, bench,
                                                     tmp_path):
-    plain, _ = checkpoints
     with pytest.raises(RuntimeError, match='source_stats.py'):
         load_tool('test').main([
-            ACTMAD, plain, '--tta-hook', 'ActMADHook', '--work-dir',
+            ACTMAD, checkpoints['plain'], '--tta-hook', 'ActMADHook', '--work-dir',
             str(tmp_path), '--cfg-options', *data_options(bench)])
     init_default_scope('mmseg')
 
@@ -184,7 +198,13 @@ def test_actmad_paper_config_builds(name):
     cfg = load_setting(name)
     trttt = Config.fromfile(osp.join(ROOT, 'configs', 'trttt', f'{name}.py'))
     assert cfg.model.aux_heads.actmad == dict(type='ActMADStatsHead')
-    assert cfg.model.backbone == trttt.model.backbone  # the same source model
+    # TR-TTT's model without its branch: backbone, heads, data and schedule
+    assert cfg.model.aux_heads.relation is None
+    for key in ('backbone', 'decode_head', 'data_preprocessor'):
+        assert cfg.model[key] == trttt.model[key]
+    for key in ('train_dataloader', 'test_dataloader', 'optim_wrapper',
+                'train_cfg'):
+        assert cfg[key] == trttt[key]
     assert [h.type for h in cfg.custom_hooks][-1] == 'SourceStatsHook'
     assert cfg.ttt.ActMADHook.optimizer == dict(
         type='SGD', lr=1e-4, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -215,13 +235,6 @@ def tiny(cfg, synth, work_dir):
         'model.backbone.base_channels': 8,
         'model.decode_head.in_channels': [8, 16, 32, 64],
         'model.decode_head.head_channels': 8,
-        'model.aux_heads.relation.projection.latent_channels': 8,
-        'model.aux_heads.relation.learner.input_size': 32,
-        'model.aux_heads.relation.learner.patch_size': 8,
-        'model.aux_heads.relation.learner.embed_dim': 16,
-        'model.aux_heads.relation.learner.depth': 1,
-        'model.aux_heads.relation.learner.decoder_depth': 1,
-        'model.aux_heads.relation.learner.num_heads': 2,
         'train_cfg.max_iters': 1,
         'train_cfg.val_interval': 100,
         'default_hooks.logger.interval': 1,
@@ -266,12 +279,11 @@ def test_actmad_paper_config_smoke_run(name, paper_synth, tmp_path):
 def test_two_process_cpu_baselines(checkpoints, bench, tmp_path):
     """Every hook under DDP (2 CPU processes): the updates go through the
     wrapped model and the metrics come back."""
-    plain, stats = checkpoints
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
     env.pop('CUDA_VISIBLE_DEVICES', None)
     for port, hook in enumerate(HOOKS, start=29541):
-        config, ckpt = (ACTMAD, stats) if hook == 'ActMADHook' \
-            else (DEMO, plain)
+        config = ACTMAD
+        ckpt = checkpoints['stats' if hook == 'ActMADHook' else 'plain']
         out = str(tmp_path / f'{hook}.json')
         cmd = [
             sys.executable, '-m', 'torch.distributed.run',

@@ -106,7 +106,8 @@ class ActMADStatsHead(BaseAuxHead):
         self.layers = layers
         # Follows the model's device (not saved): new statistics buffers are
         # created where the model is.
-        self.register_buffer('_device_anchor', torch.zeros(0), persistent=False)
+        self.register_buffer('_device_anchor', torch.zeros(0),
+                             persistent=False)
         self._model_ref = None
         self._handles = []
         self._batch: Dict[str, Tensor] = {}
