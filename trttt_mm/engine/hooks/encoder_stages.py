@@ -121,7 +121,8 @@ class EncoderStageTTTHook(BaseTTTHook):
         if params is not None and adapt_up_to is not None:
             raise ValueError(f'{where}: give adapt_up_to or params, not both '
                              f'(got adapt_up_to={adapt_up_to!r}, '
-                             f'params={params!r})')
+                             f'params={params!r}); with --cfg-options set '
+                             f'ttt.{where}.adapt_up_to=None to use params')
         if adapt_up_to is not None:
             adapt_up_to = _check_int(f'{where}.adapt_up_to', adapt_up_to, 1)
         if norm_scope not in NORM_SCOPES:
