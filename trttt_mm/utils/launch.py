@@ -111,8 +111,10 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
         dist.init_process_group(backend='gloo')
     cfg.env_cfg = cfg.get('env_cfg', {})
     cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
-    cfg.model_wrapper_cfg = dict(
-        type='MMDistributedDataParallel', device_ids=None)
+    # keep the config's own wrapper options (e.g. find_unused_parameters)
+    wrapper = dict(cfg.get('model_wrapper_cfg', None) or {})
+    wrapper.update(type='MMDistributedDataParallel', device_ids=None)
+    cfg.model_wrapper_cfg = wrapper
 
 
 def resolve_work_dir(cfg: Config, config_path: str,
