@@ -13,7 +13,7 @@ ttt = dict(
         params='all',
         norm_mode='train',
         reset='online'),
-    # TTT / TTT++: the official defaults (docs/baselines/ttt_tttpp.md).
+    # TTT / TTT++: the official defaults (docs/methods.md, "Baselines").
     # TTT's official "slow" mode: reset='episodic', steps=10.
     TTTHook=dict(
         steps=1,
@@ -36,7 +36,7 @@ ttt = dict(
         queue_size=None,  # the head's stats_chunk
         reset='online'),
     # TTTFlow / ClusT3 / NC-TTT: the official defaults (see
-    # docs/baselines/tttflow_clust3_ncttt.md). adapt_up_to=None: up to the
+    # docs/methods.md, "Baselines"). adapt_up_to=None: up to the
     # stage the method's head reads (ClusT3: stage 3).
     TTTFlowHook=dict(
         steps=10,
@@ -60,7 +60,7 @@ ttt = dict(
         norm_scope='encoder',
         discriminator_mode='train',
         reset='episodic'),
-    # Baselines I (docs/baselines/baselines_i.md): the official defaults.
+    # Baselines I (docs/methods.md, "Baselines"): the official defaults.
     # NormStatsHook's control of TR-TTT's statistics: mode='ema',
     # passes=<TR-TTT steps>, momentum=0.1.
     NormStatsHook=dict(mode='ema', alpha=0.1, momentum=0.1, passes=1,

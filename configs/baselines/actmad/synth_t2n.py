@@ -5,7 +5,7 @@
 # the per-location moments of every batch-norm output of the main branch over
 # the source training set. The head has no parameters and no loss;
 # SourceStatsHook fills it after the last training iteration, so the
-# checkpoint is self-contained (docs/baselines/baselines_i.md).
+# checkpoint is self-contained (docs/methods.md, "Baselines").
 #   python tools/train.py configs/baselines/actmad/synth_t2n.py
 #   python tools/test.py configs/baselines/actmad/synth_t2n.py CKPT \
 #       --tta-hook ActMADHook

@@ -5,7 +5,7 @@
 # ActMADStatsHead: the per-location moments of every batch-norm output of the
 # main branch over the source training set (no parameters, no loss), filled by
 # SourceStatsHook after the last training iteration
-# (docs/baselines/baselines_i.md).
+# (docs/methods.md, "Baselines").
 #   python tools/test.py configs/baselines/actmad/t2p.py CKPT \
 #       --tta-hook ActMADHook
 # For a checkpoint of the same model trained without the head:

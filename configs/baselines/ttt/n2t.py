@@ -2,7 +2,7 @@
 # task ResNet-50 model with the data and schedule of configs/trttt/n2t.py (the
 # same source budget as TR-TTT) plus the rotation head: layers 1-3 shared, a
 # copy of layer4 + pooling + a 4-way linear classifier on rotated square crops
-# (docs/baselines/ttt_tttpp.md).
+# (docs/methods.md, "Baselines").
 # 4 tasks, the 7 classes shared by NYU-40 and Taskonomy (class_map t2n).
 # Data: see docs/datasets.md (or generate a synthetic stand-in with
 # tools/data/make_synthetic.py); check a copy with

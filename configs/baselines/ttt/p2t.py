@@ -2,7 +2,7 @@
 # multi-task ResNet-50 model with the data and schedule of configs/trttt/p2t.py
 # (the same source budget as TR-TTT) plus the rotation head: layers 1-3 shared,
 # a copy of layer4 + pooling + a 4-way linear classifier on rotated square
-# crops (docs/baselines/ttt_tttpp.md).
+# crops (docs/methods.md, "Baselines").
 # 3 tasks (PASCAL has no depth), the 6 classes shared by VOC and Taskonomy
 # (class_map t2p).
 # Data: see docs/datasets.md (or generate a synthetic stand-in with

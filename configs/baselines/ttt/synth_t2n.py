@@ -2,7 +2,7 @@
 # demo scale: the multi-task model of configs/trttt/synth_t2n.py (ResNetV1c-18
 # at half width, same data and schedule) without TR-TTT's head, plus the
 # rotation head: layers 1-3 shared, a copy of layer4 + pooling + a 4-way
-# linear classifier on rotated square crops (docs/baselines/ttt_tttpp.md).
+# linear classifier on rotated square crops (docs/methods.md, "Baselines").
 #   python tools/train.py configs/baselines/ttt/synth_t2n.py
 #   python tools/test.py configs/baselines/ttt/synth_t2n.py CKPT --tta-hook TTTHook
 _base_ = [

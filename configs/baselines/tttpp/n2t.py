@@ -4,7 +4,7 @@
 # 2048 -> 128) on the pooled last stage. SourceStatsHook fills the head's
 # source statistics after the last iteration. Moments use 256 samples (source
 # chunks; target batch + queue; official 1536): NYUD-v2 train has 795 images
-# and the discrepancy needs at least 2 chunks (docs/baselines/ttt_tttpp.md).
+# and the discrepancy needs at least 2 chunks (docs/methods.md, "Baselines").
 # 4 tasks, the 7 classes shared by NYU-40 and Taskonomy (class_map t2n).
 # Data: see docs/datasets.md (or generate a synthetic stand-in with
 # tools/data/make_synthetic.py); check a copy with

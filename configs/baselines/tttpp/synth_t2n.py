@@ -6,8 +6,8 @@
 # pass over the training set), so the final checkpoint is ready for
 #   python tools/test.py configs/baselines/tttpp/synth_t2n.py CKPT --tta-hook TTTPlusPlusHook
 # Moments are estimated from 64 samples (source chunks; target batch +
-# queue): the 320 synthetic source images give 5 chunks (docs/baselines/
-# ttt_tttpp.md).
+# queue): the 320 synthetic source images give 5 chunks (docs/methods.md,
+# "Baselines").
 _base_ = [
     '../../_base_/models/mtl_r50.py',
     '../../_base_/datasets/synth_t2n.py',

@@ -5,7 +5,7 @@
 # SourceStatsHook fills the head's source statistics after the last iteration.
 # Moments use 256 samples (source chunks; target batch + queue; official 1536):
 # NYUD-v2 train has 795 images and the discrepancy needs at least 2 chunks
-# (docs/baselines/ttt_tttpp.md).
+# (docs/methods.md, "Baselines").
 # 3 tasks (PASCAL has no depth), the 6 classes shared by Taskonomy and VOC
 # (class_map t2p).
 # Data: see docs/datasets.md (or generate a synthetic stand-in with

@@ -3,7 +3,7 @@
 # ResNet-50, and its test-time protocol: adapt on the first target batch only
 # (reset='single_batch'), 40 SGD steps (lr 2e-5, wd 1e-6, momentum 0) on all
 # parameters with the norm layers in train mode, the 'released' loss.
-# docs/baselines/trttt_fidelity.md lists every choice with its source.
+# docs/methods.md, "TR-TTT: paper, released code and this project" lists every choice with its source.
 _base_ = [
     '../../_base_/models/trttt_tv_r50.py',
     '../../_base_/datasets/mt_dataloaders.py',

@@ -6,7 +6,7 @@
 #   python tools/model_converters/s4t_to_trttt.py SRC.pth.tar DST.pth \
 #       --config configs/trttt/released/t2p.py
 # then test it with --tta-hook TRTTTHook (cfg.ttt.TRTTTHook below). The
-# choices and their sources: docs/baselines/trttt_fidelity.md.
+# choices and their sources: docs/methods.md, "TR-TTT: paper, released code and this project".
 _base_ = [
     './_released_taskonomy_source.py',
     '../../_base_/datasets/pascal_mt.py',
