@@ -19,7 +19,7 @@ METHODS = ('tttflow', 'clust3', 'ncttt')
 SETTINGS = ('t2n', 't2p', 'n2t', 'p2t')
 HOOKS = dict(tttflow='TTTFlowHook', clust3='ClusT3Hook', ncttt='NCTTTHook')
 HEADS = dict(tttflow='flow', clust3='clust3', ncttt='ncttt')
-#: The official test-time defaults (docs/baselines/tttflow_clust3_ncttt.md).
+#: The official test-time defaults (docs/methods.md, "Baselines").
 OFFICIAL_TTT = dict(
     TTTFlowHook=dict(
         steps=10,

@@ -21,7 +21,7 @@ class FlowHead(BaseAuxHead):
     base; the loss is the negative log-likelihood in nats per dimension
     (:meth:`nll`), averaged over channels and positions.
 
-    Training (docs/baselines/tttflow_clust3_ncttt.md): the official recipe
+    Training (docs/methods.md, "Baselines"): the official recipe
     fits the flow after source training, on the frozen encoder
     (``configs/baselines/tttflow/*_flow.py`` with :class:`FlowStageHook`).
     With ``detach_input`` (default) the head may also ride along the source
