@@ -229,3 +229,139 @@ def test_init_weights_applies_the_mae_initialisation():
     w = linears[0].weight
     bound = (6.0 / (w.shape[0] + w.shape[1]))**0.5  # xavier uniform
     assert w.abs().max() <= bound
+
+
+# ---------------------------------------------------------------- compact TRL
+COMPACT = dict(share_patch_embed=True, decoder_tokens='fused')
+COMPACT_VARIANTS = {
+    'shared_embed': dict(share_patch_embed=True),
+    'fused_decoder': dict(decoder_tokens='fused'),
+    'compact': COMPACT,
+}
+
+
+@pytest.mark.parametrize('variant', sorted(COMPACT_VARIANTS))
+@pytest.mark.parametrize('n', [1, 2, 3, 4])
+def test_compact_output_shapes(n, variant):
+    trl = _trl(n, **COMPACT_VARIANTS[variant])
+    out = trl(torch.randn(2, n, 3, 8, 10), out_size=(12, 20))
+    assert set(out['preds']) == set(OUT)
+    for name, c in OUT.items():
+        assert out['preds'][name].shape == (2, c, 12, 20)
+    assert out['mask'].shape == (2, n, 16)
+    assert (out['mask'].sum(-1) == 13).all()
+    assert trl.num_tokens == n * 16  # per-task tokens in the encoder
+
+
+@pytest.mark.parametrize('variant', sorted(COMPACT_VARIANTS))
+@pytest.mark.parametrize('strategy', ['same', 'random', 'no_overlap', 'task'])
+def test_compact_masked_patches_are_hidden(variant, strategy):
+    trl = _trl(3, mask_strategy=strategy, mask_ratio=0.5,
+               **COMPACT_VARIANTS[variant])
+    trl.init_weights()
+    trl.train()
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 3, 16, 16)
+    mask = trl.make_mask(2, generator=_gen(11))
+    assert mask.any()
+    ref = trl(x, mask=mask)
+    out = trl(_perturb_masked(x, mask, 4), mask=mask)
+    for name in OUT:
+        assert torch.equal(ref['preds'][name], out['preds'][name])
+    changed = trl(_perturb_masked(x, ~mask, 4), mask=mask)['preds']['depth']
+    assert not torch.equal(ref['preds']['depth'], changed)
+
+
+def _block_params(d, mlp_ratio):
+    """timm ``Block``: 2 LayerNorms, qkv and proj linears, 2-layer MLP."""
+    h = int(d * mlp_ratio)
+    return 2 * 2 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * h + h) + (
+        h * d + d)
+
+
+def _trl_params_by_hand(n, C, E, D, p, depth, dec_depth, mlp_ratio, out,
+                        shared, fused):
+    conv = C * E * p * p + E  # one C_z -> E patch conv
+    total = conv if shared else n * conv
+    total += n * E  # task embedding
+    total += depth * _block_params(E, mlp_ratio) + 2 * E  # encoder + norm
+    total += E * D + D + D  # decoder_embed + mask token
+    total += 0 if fused else n * D  # decoder task embedding
+    total += dec_depth * _block_params(D, mlp_ratio) + 2 * D
+    total += (n * D * D + D) if n > 1 else 0  # group fusion
+    total += sum(D * p * p * c + p * p * c for c in out.values())  # heads
+    return total
+
+
+@pytest.mark.parametrize('n', [1, 2, 4])
+@pytest.mark.parametrize('shared,fused', [(False, False), (True, False),
+                                          (False, True), (True, True)])
+def test_compact_parameter_count_by_hand(n, shared, fused):
+    trl = _trl(n, share_patch_embed=shared,
+               decoder_tokens='fused' if fused else 'per_task')
+    expected = _trl_params_by_hand(n, 3, 16, 16, 4, 1, 1, 2., OUT, shared,
+                                   fused)
+    assert count_parameters(trl) == expected
+    # the shared embedding is ONE C_z -> E conv, whatever n
+    if shared:
+        assert tuple(trl.patch_embed.weight.shape) == (16, 3, 4, 4)
+        assert trl.patch_embed.groups == 1
+        assert count_parameters(trl.patch_embed) == 3 * 16 * 16 + 16
+    else:
+        assert count_parameters(trl.patch_embed) == n * (3 * 16 * 16 + 16)
+    assert (trl.decoder_task_embed is None) == fused
+
+
+def test_shared_patch_embed_is_the_same_map_for_every_task():
+    """Identical latents in two groups embed to tokens that differ exactly by
+    the two task embeddings: one conv serves every group."""
+    trl = _trl(3, share_patch_embed=True)
+    trl.init_weights()
+    z = torch.randn(2, 1, 3, 16, 16)
+    tokens = trl._embed(z.expand(2, 3, 3, 16, 16).contiguous())
+    tokens = tokens.reshape(2, 3, 16, 16)  # B, n, P, E
+    te = trl.task_embed[0, :, 0]  # n, E
+    for g in (1, 2):
+        torch.testing.assert_close(tokens[:, g] - te[g],
+                                   tokens[:, 0] - te[0])
+    # and the shared conv receives the gradients of every group
+    x = torch.zeros(1, 3, 3, 16, 16)
+    x[:, 2] = torch.randn(1, 3, 16, 16)
+    trl(x, mask=False)['preds']['depth'].sum().backward()
+    assert trl.patch_embed.weight.grad.abs().sum() > 0
+
+
+def test_fused_decoder_runs_over_one_token_per_patch():
+    seen = {}
+    for fused, n_tokens in ((False, 4 * 16), (True, 16)):
+        trl = _trl(4, share_patch_embed=True,
+                   decoder_tokens='fused' if fused else 'per_task')
+        handle = trl.decoder_blocks[0].register_forward_hook(
+            lambda m, i, o: seen.__setitem__('shape', tuple(i[0].shape)))
+        trl(torch.randn(2, 4, 3, 16, 16), generator=_gen())
+        handle.remove()
+        assert seen['shape'] == (2, n_tokens, 16)
+
+
+@pytest.mark.parametrize('n', [1, 4])
+def test_compact_gradient_reaches_every_parameter(n):
+    """No unused parameter (DDP without find_unused_parameters)."""
+    trl = _trl(n, **COMPACT)
+    x = torch.randn(2, n, 3, 8, 8, requires_grad=True)
+    out = trl(x, generator=_gen())
+    sum(v.square().mean() for v in out['preds'].values()).backward()
+    assert x.grad.abs().sum() > 0
+    for name, p in trl.named_parameters():
+        assert p.grad is not None, name
+
+
+def test_compact_constructor_errors():
+    with pytest.raises(ValueError, match='decoder_tokens'):
+        _trl(2, decoder_tokens='pooled')
+    with pytest.raises(ValueError, match='share_patch_embed must be a bool'):
+        _trl(2, share_patch_embed='yes')
+    with pytest.raises(ValueError, match="need token_layout='per_task'"):
+        _trl(2, token_layout='joint', share_patch_embed=True)
+    with pytest.raises(ValueError, match="need token_layout='per_task'"):
+        _trl(2, token_layout='joint', decoder_tokens='fused')
+    assert 'decoder_tokens' in repr(_trl(2, **COMPACT))

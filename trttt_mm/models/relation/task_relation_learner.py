@@ -13,6 +13,9 @@ from timm.models.vision_transformer import Block
 from .masking import check_mask_args, check_mask_count, generate_mask
 
 TOKEN_LAYOUTS = ('per_task', 'joint')
+#: What the decoder's tokens are: one per (group, patch) or one per patch
+#: (the groups of a patch fused before the decoder).
+DECODER_TOKENS = ('per_task', 'fused')
 #: Which grid coordinate the first half of the sin-cos channels encodes.
 POS_EMBED_LAYOUTS = ('rows_first', 'cols_first')
 
@@ -98,6 +101,19 @@ class TaskRelationLearner(BaseModule):
       16). Only ``'same'`` masking is meaningful; the mask used is
       ``mask[:, 0]`` and the returned mask repeats it for every group.
 
+    Compact TRL (``'per_task'`` layout only; docs/baselines/compact_trl.md):
+
+    * ``share_patch_embed=True``: every group's latent is embedded by ONE
+      ``C_z → E`` patch conv shared by all groups (``C_z·E·p² + E``
+      parameters instead of ``n·(C_z·E·p² + E)``); the learned task
+      embedding alone tells the groups apart. Same tokens, same FLOPs.
+    * ``decoder_tokens='fused'``: after the encoder (over the visible
+      per-task tokens) the mask tokens are put back and the ``n`` tokens of
+      each patch are fused by the ``n · D → D`` linear *before* the decoder,
+      which then runs over ``P`` tokens instead of ``n · P`` (no decoder task
+      embedding: the fusion sees the groups in a fixed order). The encoder,
+      the masking and the per-task tokens are unchanged.
+
     Args:
         in_channels: ``C_z``, channels of each latent group.
         num_inputs: ``n``, number of latent groups (tasks; 1 for the "shared
@@ -127,6 +143,13 @@ class TaskRelationLearner(BaseModule):
         pos_embed_layout: ``'rows_first'`` (default) or ``'cols_first'``
             (the released code's sin-cos layout); see
             :func:`sincos_pos_embed_2d`.
+        share_patch_embed: one patch-embedding conv shared by all groups
+            (``token_layout='per_task'`` only); default False (one conv per
+            group).
+        decoder_tokens: ``'per_task'`` (default: the decoder runs over the
+            ``n · P`` per-task tokens, fused after it) or ``'fused'`` (the
+            groups of each patch fused before the decoder, which runs over
+            ``P`` tokens); ``token_layout='per_task'`` only.
         init_cfg: mmengine init config.
     """
 
@@ -148,6 +171,8 @@ class TaskRelationLearner(BaseModule):
                  always_mask: bool = True,
                  mask_count: str = 'round',
                  pos_embed_layout: str = 'rows_first',
+                 share_patch_embed: bool = False,
+                 decoder_tokens: str = 'per_task',
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if token_layout not in TOKEN_LAYOUTS:
@@ -189,6 +214,19 @@ class TaskRelationLearner(BaseModule):
         if pos_embed_layout not in POS_EMBED_LAYOUTS:
             raise ValueError(f'unknown pos_embed_layout {pos_embed_layout!r}'
                              f'; expected one of {POS_EMBED_LAYOUTS}')
+        if not isinstance(share_patch_embed, bool):
+            raise ValueError('share_patch_embed must be a bool, got '
+                             f'{share_patch_embed!r}')
+        if decoder_tokens not in DECODER_TOKENS:
+            raise ValueError(f'unknown decoder_tokens {decoder_tokens!r}; '
+                             f'expected one of {DECODER_TOKENS}')
+        if token_layout == 'joint' and (share_patch_embed
+                                        or decoder_tokens != 'per_task'):
+            raise ValueError(
+                "share_patch_embed=True and decoder_tokens='fused' need "
+                "token_layout='per_task' (a 'joint' token already holds every "
+                f"group of its patch), got share_patch_embed="
+                f'{share_patch_embed!r}, decoder_tokens={decoder_tokens!r}')
         if token_layout == 'joint' and mask_strategy != 'same':
             raise ValueError(
                 f"mask_strategy={mask_strategy!r} is not meaningful for "
@@ -209,6 +247,8 @@ class TaskRelationLearner(BaseModule):
         self.always_mask = bool(always_mask)
         self.mask_count = mask_count
         self.pos_embed_layout = pos_embed_layout
+        self.share_patch_embed = share_patch_embed
+        self.decoder_tokens = decoder_tokens
         self.grid_size = (self.input_size[0] // self.patch_size,
                           self.input_size[1] // self.patch_size)
         self.num_patches = self.grid_size[0] * self.grid_size[1]
@@ -219,11 +259,20 @@ class TaskRelationLearner(BaseModule):
         # Token groups: n for per_task, 1 for joint.
         self.num_groups = n if per_task else 1
         if per_task:
-            # One conv per group, as a grouped conv: (B, n·C_z) -> (B, n·E).
-            self.patch_embed = nn.Conv2d(
-                n * self.in_channels, n * E, p, stride=p, groups=n)
+            if share_patch_embed:
+                # One conv for every group, applied to (B·n, C_z) latents.
+                self.patch_embed = nn.Conv2d(self.in_channels, E, p, stride=p)
+            else:
+                # One conv per group, as a grouped conv: (B, n·C_z) ->
+                # (B, n·E).
+                self.patch_embed = nn.Conv2d(
+                    n * self.in_channels, n * E, p, stride=p, groups=n)
             self.task_embed = nn.Parameter(torch.zeros(1, n, 1, E))
-            self.decoder_task_embed = nn.Parameter(torch.zeros(1, n, 1, D))
+            # Fused decoder tokens: the fusion is linear over the groups in a
+            # fixed order, so a per-group embedding would only add a constant.
+            self.decoder_task_embed = (
+                nn.Parameter(torch.zeros(1, n, 1, D))
+                if decoder_tokens == 'per_task' else None)
         else:
             self.patch_embed = nn.Conv2d(n * self.in_channels, E, p, stride=p)
             self.task_embed = None
@@ -273,6 +322,7 @@ class TaskRelationLearner(BaseModule):
         nn.init.normal_(self.mask_token, std=.02)
         if self.task_embed is not None:
             nn.init.normal_(self.task_embed, std=.02)
+        if self.decoder_task_embed is not None:
             nn.init.normal_(self.decoder_task_embed, std=.02)
         for m in self.modules():
             if isinstance(m, nn.Linear):
@@ -347,13 +397,22 @@ class TaskRelationLearner(BaseModule):
         if (h, w) != self.input_size:
             x = F.interpolate(
                 x, size=self.input_size, mode='bilinear', align_corners=False)
-        x = self.patch_embed(x)  # (B, G·E, gh, gw)
+        if self.share_patch_embed:
+            x = x.reshape(B * n, C, *self.input_size)
+        x = self.patch_embed(x)  # (B, G·E, gh, gw) or (B·G, E, gh, gw)
         G, E = self.num_groups, self.embed_dim
         x = x.reshape(B, G, E, self.num_patches).transpose(2, 3)  # B,G,P,E
         x = x + self.pos_embed[:, None]
         if self.task_embed is not None:
             x = x + self.task_embed
         return x.reshape(B, G * self.num_patches, E)
+
+    def _fuse_groups(self, x: torch.Tensor, B: int) -> torch.Tensor:
+        """Fuse the groups of each patch: (B, G·P, D) group-major ->
+        (B, P, G·D) -> ``group_fuse`` -> (B, P, D)."""
+        G, P, D = self.num_groups, self.num_patches, self.decoder_embed_dim
+        x = x.reshape(B, G, P, D).permute(0, 2, 1, 3).reshape(B, P, G * D)
+        return self.group_fuse(x)
 
     def _unpatchify(self, x: torch.Tensor, c: int) -> torch.Tensor:
         """(B, P, p²·c) -> (B, c, H, W)."""
@@ -424,17 +483,20 @@ class TaskRelationLearner(BaseModule):
                       dim=1)
         x = torch.gather(x, 1, ids_restore[..., None].expand(-1, -1, D))
         G, P = self.num_groups, self.num_patches
-        x = x.reshape(B, G, P, D) + self.decoder_pos_embed[:, None]
-        if self.decoder_task_embed is not None:
-            x = x + self.decoder_task_embed
-        x = x.reshape(B, N, D)
-        for blk in self.decoder_blocks:
-            x = blk(x)
-        x = self.decoder_norm(x)
-
-        # Fuse the groups of each patch: (B, G, P, D) -> (B, P, G·D) -> D.
-        x = x.reshape(B, G, P, D).permute(0, 2, 1, 3).reshape(B, P, G * D)
-        x = self.group_fuse(x)
+        if self.decoder_tokens == 'fused':
+            x = self._fuse_groups(x, B)  # (B, P, D)
+            x = x + self.decoder_pos_embed
+            for blk in self.decoder_blocks:
+                x = blk(x)
+            x = self.decoder_norm(x)
+        else:
+            x = x.reshape(B, G, P, D) + self.decoder_pos_embed[:, None]
+            if self.decoder_task_embed is not None:
+                x = x + self.decoder_task_embed
+            x = x.reshape(B, N, D)
+            for blk in self.decoder_blocks:
+                x = blk(x)
+            x = self._fuse_groups(self.decoder_norm(x), B)
 
         preds = {}
         for name, head in self.heads.items():
@@ -455,4 +517,6 @@ class TaskRelationLearner(BaseModule):
                 f' token_layout={self.token_layout!r}, mask_strategy='
                 f'{self.mask_strategy!r}, mask_ratio={self.mask_ratio}, '
                 f'mask_count={self.mask_count!r}, pos_embed_layout='
-                f'{self.pos_embed_layout!r}')
+                f'{self.pos_embed_layout!r}, share_patch_embed='
+                f'{self.share_patch_embed}, decoder_tokens='
+                f'{self.decoder_tokens!r}')
