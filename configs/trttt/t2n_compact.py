@@ -1,5 +1,5 @@
 # TR-TTT Taskonomy -> NYUD-v2 at paper scale with the compact TRL (beyond the
-# paper; docs/baselines/compact_trl.md): one patch-embedding conv shared by
+# paper; docs/methods.md): one patch-embedding conv shared by
 # the four tasks' latents (+ task and position embeddings) and the tasks'
 # tokens of each patch fused before the decoder. Projection + TRL add +10.8 %
 # parameters to the ResNet-50 model (configs/trttt/t2n.py: +24.2 %).

@@ -1,4 +1,4 @@
-"""The compact-TRL configs (docs/baselines/compact_trl.md): the paper-scale
+"""The compact-TRL configs (docs/methods.md): the paper-scale
 variant meets the parameter target and runs a train and a TR-TTT step; the
 demo ablations say what their names say (configs/trttt/ablations/*.py are
 also smoke-run by test_trttt_configs.py)."""

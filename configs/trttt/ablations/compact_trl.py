@@ -1,4 +1,4 @@
-# Compact TRL (beyond the paper; docs/baselines/compact_trl.md): per-task
+# Compact TRL (beyond the paper; docs/methods.md): per-task
 # tokens embedded by ONE patch conv shared by all tasks (+ task and position
 # embeddings), and the tasks' tokens of each patch fused before the decoder,
 # which then runs over one token per patch. The rest is the demo model.

@@ -1,4 +1,4 @@
-# Compact TRL, the parameter half only (docs/baselines/compact_trl.md): the
+# Compact TRL, the parameter half only (docs/methods.md): the
 # shared patch embedding, with the default per-task decoder tokens (same
 # tokens and FLOPs as the default, fewer parameters).
 _base_ = '../synth_t2n.py'

@@ -101,7 +101,7 @@ class TaskRelationLearner(BaseModule):
       16). Only ``'same'`` masking is meaningful; the mask used is
       ``mask[:, 0]`` and the returned mask repeats it for every group.
 
-    Compact TRL (``'per_task'`` layout only; docs/baselines/compact_trl.md):
+    Compact TRL (``'per_task'`` layout only; docs/methods.md):
 
     * ``share_patch_embed=True``: every group's latent is embedded by ONE
       ``C_z → E`` patch conv shared by all groups (``C_z·E·p² + E``
