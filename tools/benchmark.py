@@ -469,43 +469,53 @@ def paired(runs: List[dict], family: str, reference: str,
 
 
 def shift_table(family: str, source_val: List[dict], target: List[dict],
-                recovery: List[dict], recovery_label: str) -> str:
+                recovery: Dict[str, List[dict]]) -> str:
     """How much the source model loses on a family (per task, relative to
-    its source validation metrics) and how much of it a method recovers."""
+    its source validation metrics) and how much of it each method of
+    ``recovery`` (label -> its test runs) recovers: the share of the gap
+    between the source validation metric and the target metric that the
+    adapted model closes (100 %: back to the source level; < 0: worse than
+    not adapting)."""
     from trttt_mm.evaluation.delta_ttt import relative_change
     if not source_val or not target:
         return '_no finished source evaluation_\n'
     sv = {r['seed']: r['metrics'] for r in source_val}
     tg = {r['seed']: r['metrics'] for r in target}
-    rc = {r['seed']: r['adapted'] for r in recovery
-          if r.get('status') == 'done'}
-    lines = ['| task | source val | target (not adapted) | change (%) | '
-             f'{recovery_label} | recovered (% of the loss) |',
-             '|---|---|---|---|---|---|']
+    rcs = {lab: {r['seed']: r['adapted'] for r in runs
+                 if r.get('status') == 'done'}
+           for lab, runs in recovery.items()}
+    head = ['task', 'source val', 'target (not adapted)', 'change (%)']
+    for lab in rcs:
+        head += [lab, f'{lab}: recovered (% of the loss)']
+    lines = ['| ' + ' | '.join(head) + ' |',
+             '|' + '|'.join(['---'] * len(head)) + '|']
+    seeds = sorted(set(sv) & set(tg))
     for k in TASK_KEYS:
-        a, b, ch, r, rec = [], [], [], [], []
-        for seed in sorted(set(sv) & set(tg)):
-            if k not in sv[seed] or k not in tg[seed]:
-                continue
-            a.append(sv[seed][k])
-            b.append(tg[seed][k])
+        seeds_k = [sd for sd in seeds if k in sv[sd] and k in tg[sd]]
+        a = [sv[sd][k] for sd in seeds_k]
+        b = [tg[sd][k] for sd in seeds_k]
+        ch = []
+        for sd in seeds_k:
             try:
-                ch.append(relative_change(sv[seed][k], tg[seed][k], k))
+                ch.append(relative_change(sv[sd][k], tg[sd][k], k))
             except ValueError:
                 pass
-            if seed in rc and k in rc[seed]:
-                r.append(rc[seed][k])
-                # the share of the gap source val -> target that the
-                # method closes (the same formula for either direction)
-                gap = sv[seed][k] - tg[seed][k]
-                if abs(gap) > 1e-12:
-                    rec.append((rc[seed][k] - tg[seed][k]) / gap * 100.0)
         d = _digits(k)
-        lines.append('| ' + ' | '.join([
-            TASK_LABELS[k], fmt_ms(*mean_std(a), d), fmt_ms(*mean_std(b), d),
-            fmt_ms(*mean_std(ch), 1, signed=True), fmt_ms(*mean_std(r), d),
-            fmt_ms(*mean_std(rec), 1, signed=True)
-        ]) + ' |')
+        cells = [TASK_LABELS[k], fmt_ms(*mean_std(a), d),
+                 fmt_ms(*mean_std(b), d), fmt_ms(*mean_std(ch), 1,
+                                                 signed=True)]
+        for rc in rcs.values():
+            r, rec = [], []
+            for sd in seeds_k:
+                if sd in rc and k in rc[sd]:
+                    r.append(rc[sd][k])
+                    # the same formula for either direction of the metric
+                    gap = sv[sd][k] - tg[sd][k]
+                    if abs(gap) > 1e-12:
+                        rec.append((rc[sd][k] - tg[sd][k]) / gap * 100.0)
+            cells += [fmt_ms(*mean_std(r), d),
+                      fmt_ms(*mean_std(rec), 1, signed=True)]
+        lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 
 
@@ -577,6 +587,7 @@ class Benchmark:
         self.t0 = time.time()
         self.py = sys.executable
         self._config_cache: Dict[str, dict] = {}
+        self.choices: Dict[tuple, dict] = {}
         self._cfg_lock = threading.Lock()
 
     # ----------------------------------------------------------- helpers
@@ -638,6 +649,8 @@ class Benchmark:
                 select_hparams=self.select,
                 elapsed_s=round(time.time() - self.t0, 1)),
             unavailable=self.unavailable,
+            selection=[dict(method=lab, family=f, **c)
+                       for (lab, f), c in sorted(self.choices.items())],
             runs=sorted(self.results.values(), key=lambda r: r['id'])))
 
     def progress(self, rid: str, res: dict, cached: bool) -> None:
@@ -1017,6 +1030,82 @@ class Benchmark:
             node[parts[-1]] = v
         return out
 
+    def selection_seeds(self, seeds: Sequence[int]) -> List[int]:
+        """The seeds whose source models the grids run on: ``'all'``,
+        ``'first'`` (default) or a list (``hparam_selection.seeds``)."""
+        which = self.cfg['hparam_selection'].get('seeds', 'first')
+        if which == 'all':
+            return list(seeds)
+        if which == 'first':
+            return list(seeds[:1])
+        if not isinstance(which, (list, tuple)) or not which:
+            raise SystemExit("hparam_selection.seeds must be 'all', "
+                             f"'first' or a list of seeds, got {which!r}")
+        return [int(x) for x in which]
+
+    def is_default(self, label: str, combo: dict) -> bool:
+        defaults = self.method_defaults(label)
+        for k, v in combo.items():
+            d = get_dotted(defaults, k)
+            if not isinstance(d, (int, float)) or isinstance(d, bool) or \
+                    not math.isclose(float(d), float(v), rel_tol=1e-9):
+                return False
+        return True
+
+    def select_hparams(self, families: Sequence[str], seeds: Sequence[int],
+                       labels: Sequence[str], grids: Dict[str, list]) -> None:
+        """Grids on the validation target (the selection seeds' sources),
+        the best mean final Δ_TTT per (method, family), then that setting on
+        the test target for every seed. A selected setting equal to the
+        method's default reuses its test run."""
+        sel_seeds = self.selection_seeds(seeds)
+
+        def pmap(fn, items):
+            with ThreadPoolExecutor(max_workers=self.jobs) as ex:
+                return list(ex.map(lambda a: fn(*a), items))
+
+        pmap(self.run_method, [
+            (lab, seed, f, self.nested(c), 'val', 'val', self.tag(c))
+            for lab in labels for c in grids[lab] for f in families
+            for seed in sel_seeds
+        ])
+        items = []
+        for lab in labels:
+            for f in families:
+                scores = []
+                for c in grids[lab]:
+                    vals = [self.results.get(
+                        f'val/{f}/{lab}/seed{seed}/{self.tag(c)}')
+                        for seed in sel_seeds]
+                    vals = [v['delta_ttt'] for v in vals
+                            if v and v.get('status') == 'done']
+                    if len(vals) == len(sel_seeds):
+                        scores.append((statistics.fmean(vals), c))
+                if not scores:
+                    continue
+                # ties (to 1e-6 %) go to the method's default setting
+                best = max(scores, key=lambda x: (
+                    round(x[0], 6), self.is_default(lab, x[1])))[1]
+                self.choices[(lab, f)] = dict(
+                    setting=best, tag=self.tag(best),
+                    validation_delta=max(x[0] for x in scores),
+                    grid=[dict(setting=c, validation_delta=v)
+                          for v, c in scores],
+                    default=self.is_default(lab, best))
+                for seed in seeds:
+                    if self.is_default(lab, best):
+                        test = self.results.get(f'test/{f}/{lab}/seed{seed}')
+                        rid = f'selected/{f}/{lab}/seed{seed}/{self.tag(best)}'
+                        if test and test.get('status') == 'done':
+                            self.record(rid, dict(test, id=rid,
+                                                  kind='selected',
+                                                  reused=test['id']))
+                            self.progress(rid, self.results[rid], True)
+                            continue
+                    items.append((lab, seed, f, self.nested(best), 'test',
+                                  'selected', self.tag(best)))
+        pmap(self.run_method, items)
+
     # ------------------------------------------------------------- cost
     def measure_cost(self, label: str) -> dict:
         spec = self.cfg['methods'][label]
@@ -1103,8 +1192,8 @@ class Benchmark:
              + (len(families) * len(seeds) if so else 0)
              + len(labels) * len(seeds) * len(families)
              + (len(labels) if self.cost else 0)
-             + sum(len(g) + 1 for g in grids.values()) * len(seeds) *
-             len(families))
+             + sum(len(g) * len(self.selection_seeds(seeds)) + len(seeds)
+                   for g in grids.values()) * len(families))
         self.counter = [0, n]
         self.log(f'{len(labels)} method(s) x {len(seeds)} seed(s) x '
                  f'{len(families)} famil(ies); {len(sources)} source '
@@ -1127,28 +1216,7 @@ class Benchmark:
                  for seed in seeds]
         pmap(self.run_method, items)
         if self.select:
-            val_items = [(lab, seed, f, self.nested(c), 'val', 'val',
-                          self.tag(c)) for lab in labels
-                         for c in grids[lab] for f in families
-                         for seed in seeds]
-            pmap(self.run_method, val_items)
-            sel_items = []
-            for lab in labels:
-                for f in families:
-                    for seed in seeds:
-                        cand = []
-                        for c in grids[lab]:
-                            r = self.results.get(
-                                f'val/{f}/{lab}/seed{seed}/{self.tag(c)}')
-                            if r and r.get('status') == 'done':
-                                cand.append((r['delta_ttt'], c))
-                        if not cand:
-                            continue
-                        best = max(cand, key=lambda x: x[0])[1]
-                        sel_items.append((lab, seed, f, self.nested(best),
-                                          'test', 'selected',
-                                          self.tag(best)))
-            pmap(self.run_method, sel_items)
+            self.select_hparams(families, seeds, labels, grids)
         if self.cost:
             # alone: timings are not disturbed by other jobs
             for lab in labels:
@@ -1175,7 +1243,10 @@ class Benchmark:
                  if r.get('kind') == 'eval' and r.get('status') == 'done']
         so = self.cfg.get('source_only')
         ref = self.cfg.get('reference')
-        rec_label = self.cfg.get('recovery_method', 'NormStats')
+        rec_labels = self.cfg.get('recovery_method') or []
+        if isinstance(rec_labels, str):
+            rec_labels = [rec_labels]
+        rec_labels = [lab for lab in rec_labels if lab in labels]
         d, t = self.cfg['data'], self.cfg['train']
         lines = [
             '# Benchmark report', '',
@@ -1208,11 +1279,12 @@ class Benchmark:
             sv = [r for r in evals if r['family'] == 'source_val'
                   and r['source'] == so]
             tg = [r for r in evals if r['family'] == f and r['source'] == so]
-            rec = [r for r in runs if r['family'] == f and
-                   r['method'] == rec_label and r['kind'] == 'test']
+            rec = {lab: [r for r in runs if r['family'] == f and
+                         r['method'] == lab and r['kind'] == 'test']
+                   for lab in rec_labels}
             lines += ['### Shift: what the source model loses, what '
-                      f'{rec_label} recovers', '',
-                      shift_table(f, sv, tg, rec, rec_label)]
+                      f'{" and ".join(rec_labels) or "a method"} recovers',
+                      '', shift_table(f, sv, tg, rec)]
             for p in protocols:
                 lines += [f'### Table 1, {titles[p]}', '',
                           table1(runs, f, p, labels,
@@ -1305,24 +1377,34 @@ class Benchmark:
         return '\n'.join(lines) + '\n'
 
     def selection_table(self, families, labels) -> str:
-        lines = ['| family | method | seed | selected | validation Δ_TTT | '
-                 'test Δ_TTT |', '|---|---|---|---|---|---|']
+        """Per family and method: the setting picked on the validation
+        target and the test Δ_TTT it gives, beside the default's."""
+        sel_seeds = self.selection_seeds(
+            self.cfg['seeds']) if self.choices else []
+        lines = [f'Grids on the validation target with the source models of '
+                 f'seed(s) {sel_seeds}; the setting with the best mean final '
+                 'Δ_TTT there is run on the test target for every seed.', '',
+                 '| family | method | selected | validation Δ_TTT | '
+                 'test Δ_TTT (selected) | test Δ_TTT (default) |',
+                 '|---|---|---|---|---|---|']
         for f in families:
             for lab in labels:
-                for r in sorted((r for r in self.results.values()
-                                 if r.get('kind') == 'selected'
-                                 and r.get('family') == f
-                                 and r.get('method') == lab),
-                                key=lambda r: r['seed']):
-                    tag = r['id'].rsplit('/', 1)[-1]
-                    v = self.results.get(
-                        f'val/{f}/{lab}/seed{r["seed"]}/{tag}') or {}
-                    dv = v.get('delta_ttt')
-                    dt = r.get('delta_ttt')
-                    lines.append(
-                        f'| {f} | {lab} | {r["seed"]} | `{tag}` | '
-                        f'{"—" if dv is None else f"{dv:+.2f}"} | '
-                        f'{"—" if dt is None else f"{dt:+.2f}"} |')
+                ch = self.choices.get((lab, f))
+                if not ch:
+                    continue
+                sel = [r['delta_ttt'] for r in self.results.values()
+                       if r.get('kind') == 'selected' and r.get('family') == f
+                       and r.get('method') == lab and r.get('status') == 'done']
+                dft = [r['delta_ttt'] for r in self.results.values()
+                       if r.get('kind') == 'test' and r.get('family') == f
+                       and r.get('method') == lab and r.get('status') == 'done']
+                tag = f'`{ch["tag"]}`' + (' (the default)' if ch['default']
+                                          else '')
+                lines.append(
+                    f'| {f} | {lab} | {tag} | '
+                    f'{ch["validation_delta"]:+.2f} | '
+                    f'{fmt_ms(*mean_std(sel), 2, signed=True)} | '
+                    f'{fmt_ms(*mean_std(dft), 2, signed=True)} |')
         return '\n'.join(lines) + '\n'
 
 
@@ -1335,6 +1417,10 @@ def load_previous(bench: Benchmark) -> None:
     for r in data.get('runs', []):
         bench.results[r['id']] = r
     bench.unavailable.update(data.get('unavailable', {}))
+    for c in data.get('selection', []):
+        c = dict(c)
+        bench.choices[(c.pop('method'), c.pop('family'))] = c
+    bench.select = bench.select or bool(bench.choices)
 
 
 def parse_args(argv=None):

@@ -101,12 +101,14 @@ def test_shift_table_recovered_share():
     tg = [dict(seed=0, metrics={'semseg/mIoU': 20.0, 'depth/rmse': 1.5})]
     rec = [dict(seed=0, status='done',
                 adapted={'semseg/mIoU': 30.0, 'depth/rmse': 1.0})]
-    text = bm.shift_table('mixed', sv, tg, rec, 'NormStats')
+    text = bm.shift_table('mixed', sv, tg, {'NormStats': rec, 'Other': []})
+    assert 'NormStats: recovered (% of the loss)' in text.splitlines()[0]
     miou = next(line for line in text.splitlines() if 'mIoU' in line)
     depth = next(line for line in text.splitlines() if 'depth' in line)
     assert '-66.7 ± 0.0' in miou and '+25.0 ± 0.0' in miou
     assert '+50.0 ± 0.0' in depth  # half of the depth loss recovered
     assert '-200.0 ± 0.0' in depth  # lower is better: the change is < 0
+    assert depth.endswith('| — | — |')  # a method without runs
 
 
 def test_config_checks_grid_and_values(tmp_path):
