@@ -1083,9 +1083,13 @@ class Benchmark:
                         scores.append((statistics.fmean(vals), c))
                 if not scores:
                     continue
-                # ties (to 1e-6 %) go to the method's default setting
-                best = max(scores, key=lambda x: (
-                    round(x[0], 6), self.is_default(lab, x[1])))[1]
+                # ties (within 0.001 percentage points) go to the method's
+                # default setting
+                top = max(v for v, _ in scores)
+                tied = [c for v, c in scores if v >= top - 1e-3]
+                dflt = [c for c in tied if self.is_default(lab, c)]
+                best = dflt[0] if dflt else max(scores,
+                                                key=lambda x: x[0])[1]
                 self.choices[(lab, f)] = dict(
                     setting=best, tag=self.tag(best),
                     validation_delta=max(x[0] for x in scores),
@@ -1282,8 +1286,9 @@ class Benchmark:
             rec = {lab: [r for r in runs if r['family'] == f and
                          r['method'] == lab and r['kind'] == 'test']
                    for lab in rec_labels}
+            verb = 'recover' if len(rec_labels) > 1 else 'recovers'
             lines += ['### Shift: what the source model loses, what '
-                      f'{" and ".join(rec_labels) or "a method"} recovers',
+                      f'{" and ".join(rec_labels) or "a method"} {verb}',
                       '', shift_table(f, sv, tg, rec)]
             for p in protocols:
                 lines += [f'### Table 1, {titles[p]}', '',
@@ -1392,12 +1397,14 @@ class Benchmark:
                 ch = self.choices.get((lab, f))
                 if not ch:
                     continue
-                sel = [r['delta_ttt'] for r in self.results.values()
-                       if r.get('kind') == 'selected' and r.get('family') == f
-                       and r.get('method') == lab and r.get('status') == 'done']
-                dft = [r['delta_ttt'] for r in self.results.values()
-                       if r.get('kind') == 'test' and r.get('family') == f
-                       and r.get('method') == lab and r.get('status') == 'done']
+                def deltas(kind):
+                    return [r['delta_ttt'] for r in self.results.values()
+                            if r.get('kind') == kind
+                            and r.get('family') == f
+                            and r.get('method') == lab
+                            and r.get('status') == 'done']
+
+                sel, dft = deltas('selected'), deltas('test')
                 tag = f'`{ch["tag"]}`' + (' (the default)' if ch['default']
                                           else '')
                 lines.append(
