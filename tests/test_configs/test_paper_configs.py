@@ -58,6 +58,10 @@ def test_builds_at_paper_scale(name):
     assert len(model.tasks) == num_tasks
     assert cfg.model.decode_head.num_classes == num_classes
     assert cfg.model.backbone.depth == 50
+    # the released code's backbone: torchvision-style ResNet-50, ImageNet init
+    assert cfg.model.backbone.type == 'ResNet'
+    assert cfg.model.backbone.init_cfg == dict(
+        type='Pretrained', checkpoint='torchvision://resnet50')
     head = cfg.model.aux_heads.relation
     rel = head.learner
     assert (rel.input_size, rel.patch_size, rel.embed_dim, rel.depth,
@@ -117,6 +121,7 @@ def tiny(cfg, synth, work_dir):
         })
     options.update({
         'model.backbone.depth': 18,
+        'model.backbone.init_cfg': None,  # no ImageNet file offline
         'model.backbone.stem_channels': 8,
         'model.backbone.base_channels': 8,
         'model.decode_head.in_channels': [8, 16, 32, 64],

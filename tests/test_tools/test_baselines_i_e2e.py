@@ -231,6 +231,7 @@ def tiny(cfg, synth, work_dir):
                         f'{loader}.persistent_workers': False})
     options.update({
         'model.backbone.depth': 18,
+        'model.backbone.init_cfg': None,  # no ImageNet file offline
         'model.backbone.stem_channels': 8,
         'model.backbone.base_channels': 8,
         'model.decode_head.in_channels': [8, 16, 32, 64],

@@ -1,9 +1,16 @@
-# Paper-scale multi-task model: ResNetV1c-50, c2..c5 resized to 1/4 scale and
-# concatenated (3840 channels), one 1x1 head per task, as the reference.
+# Paper-scale multi-task model: a torchvision-style ResNet-50 initialised from
+# torchvision's ImageNet weights (the released code's backbone), c2..c5
+# resized to 1/4 scale and concatenated (3840 channels), one 1x1 head per
+# task, as the reference. ResNetV1c-50 from scratch: ./mtl_r50v1c.py.
 # The test-time defaults of every hook (`tools/test.py ... --tta-hook NAME`)
 # come with it from configs/_base_/ttt/ttt_defaults.py.
-# No pretrained weights are downloaded: set model.pretrained (or
-# backbone.init_cfg) to a local file to start from one.
+# Nothing is downloaded: training stops with a clear error naming where to put
+# the weights file (the torch hub cache,
+# ~/.cache/torch/hub/checkpoints/resnet50-0676ba61.pth) when it is missing;
+# or point the init at a local copy:
+#   --cfg-options model.backbone.init_cfg.checkpoint=/path/to/resnet50.pth
+# (model.backbone.init_cfg=None starts from random weights). Testing a
+# checkpoint needs no file (the test tool does not initialise weights).
 _base_ = ['../ttt/ttt_defaults.py']
 norm_cfg = dict(type='BN', requires_grad=True)
 data_preprocessor = dict(
@@ -16,7 +23,7 @@ model = dict(
     type='MultiTaskEncoderDecoder',
     data_preprocessor=data_preprocessor,
     backbone=dict(
-        type='ResNetV1c',
+        type='ResNet',
         depth=50,
         num_stages=4,
         out_indices=(0, 1, 2, 3),
@@ -25,7 +32,7 @@ model = dict(
         norm_cfg=norm_cfg,
         norm_eval=False,
         style='pytorch',
-        contract_dilation=True),
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
     decode_head=dict(
         type='MultiTaskHead',
         in_channels=[256, 512, 1024, 2048],

@@ -12,7 +12,9 @@ _base_ = [
     '../../_base_/schedules/schedule_demo.py',
 ]
 model = dict(
-    backbone=dict(depth=18, stem_channels=32, base_channels=32),
+    backbone=dict(
+        type='ResNetV1c', depth=18, stem_channels=32, base_channels=32,
+        contract_dilation=True, init_cfg=None),
     decode_head=dict(
         in_channels=[32, 64, 128, 256],
         channels=96,
