@@ -667,9 +667,11 @@ class Benchmark:
         self.log(f'[{k:3d}/{n:3d}] {rid:55s} {how:>7s}{extra}   '
                  f'(elapsed {el / 60:.1f} min)')
 
-    def unit(self, rid: str, key: dict, work: str, fn) -> dict:
+    def unit(self, rid: str, key: dict, work: str, fn,
+             meta: Optional[dict] = None) -> dict:
         """Run ``fn(work) -> result`` unless ``work/done.json`` holds the same
-        key; failures are recorded (and retried next time)."""
+        key; failures are recorded with ``meta`` (what the unit is) and
+        retried next time."""
         key = dict(key, benchmark_version=BENCHMARK_VERSION)
         k = digest(key)
         done = read_json(osp.join(work, 'done.json'))
@@ -684,7 +686,11 @@ class Benchmark:
             res = fn(work)
             res['status'] = 'done'
         except StepFailed as e:
-            res = dict(status='failed', error=str(e))
+            res = dict(meta or {}, status='failed', error=str(e))
+        except Exception as e:  # a result that cannot be read: keep going
+            res = dict(meta or {}, status='failed',
+                       error=f'{type(e).__name__}: {e} (in the benchmark, '
+                       f'reading the results of {rid})')
         res.setdefault('id', rid)
         res.setdefault('wall_s', round(time.time() - t, 3))
         if res['status'] == 'done':
@@ -840,7 +846,9 @@ class Benchmark:
             return info
 
         return self.unit(rid, self.source_key(name, seed),
-                         self.source_dir(name, seed), fn)
+                         self.source_dir(name, seed), fn,
+                         dict(kind='source', source=name, seed=seed,
+                              config=spec['config']))
 
     # ------------------------------------------------------------- tests
     def test_options(self, family: Optional[str], seed: int,
@@ -889,7 +897,9 @@ class Benchmark:
                                                if k in m}, **r)
 
         return self.unit(rid, key, osp.join(self.work_dir, 'eval', where,
-                                            f'{name}_seed{seed}'), fn)
+                                            f'{name}_seed{seed}'), fn,
+                         dict(kind='eval', source=name, seed=seed,
+                              family=where))
 
     def method_defaults(self, label: str) -> dict:
         spec = self.cfg['methods'][label]
@@ -968,7 +978,7 @@ class Benchmark:
 
         sub = osp.join(self.work_dir, kind, family, label, f'seed{seed}',
                        tag)
-        return self.unit(rid, key, sub, fn)
+        return self.unit(rid, key, sub, fn, base)
 
     # ---------------------------------------------------------- hparams
     def grid(self, label: str) -> List[dict]:
@@ -1140,7 +1150,8 @@ class Benchmark:
                         micro=m, **r)
 
         return self.unit(rid, key, osp.join(self.work_dir, 'cost', label),
-                         fn)
+                         fn, dict(kind='cost', method=label,
+                                  hook=spec['hook']))
 
     # ------------------------------------------------------------- plan
     def run(self, families: Sequence[str], seeds: Sequence[int],

@@ -144,6 +144,14 @@ def test_config_checks_grid_and_values(tmp_path):
     assert sorted({g['steps'] for g in grid}) == sorted({1, trttt['steps']})
     ns = b.grid('NormStats')
     assert all(0 < g['momentum'] <= 1 for g in ns)
+    assert {g['passes'] for g in b.grid('NormStatsX10')} == {1, 10}
+    lr = trttt['optimizer']['lr']
+    assert b.is_default('TRTTT', {'optimizer.lr': lr,
+                                  'steps': trttt['steps']})
+    assert not b.is_default('TRTTT', {'optimizer.lr': 10 * lr})
+    assert b.selection_seeds([3, 4, 5]) == [3]
+    cfg['hparam_selection']['seeds'] = 'all'
+    assert b.selection_seeds([3, 4, 5]) == [3, 4, 5]
     cfg['methods']['TENT']['grid'] = {'optimizer.lr': [1e-4, 1e-3]}
     assert b.grid('TENT') == [{'optimizer.lr': 1e-4}, {'optimizer.lr': 1e-3}]
     assert b.nested({'optimizer.lr': 0.1, 'steps': 2}) == {
@@ -235,6 +243,7 @@ def test_quick_run(tmp_path):
         capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-3000:]
     data = json.load(open(work / 'results.json'))
+    assert all('kind' in r for r in data['runs'])
     tests = [r for r in data['runs'] if r['kind'] == 'test']
     assert tests and all(r['status'] == 'done' for r in tests)
     assert len(tests) + len(data['unavailable']) == len(
