@@ -11,7 +11,7 @@ families, ``trttt_mm/datasets/synthetic/families.py``): ``appearance`` (the
 default, ``NYUDv2/``), ``geometry``, ``content``, ``mixed`` (each in
 ``NYUDv2_<family>/``), or ``all``::
 
-    python tools/data/make_synthetic.py --out data/synth_families --families all
+    python tools/data/make_synthetic.py --out data/synth_fam --families all
 
 A second run with the same parameters is a no-op (cached); a directory that
 holds anything else is only replaced with ``--force``.
