@@ -642,7 +642,16 @@ class Benchmark:
             self.write_results()
 
     def write_results(self) -> None:
-        write_json(osp.join(self.work_dir, 'results.json'), dict(
+        path = osp.join(self.work_dir, 'results.json')
+        if not hasattr(self, '_earlier_runs'):
+            # runs of earlier invocations (other seeds, families or methods)
+            # stay in results.json: a later invocation adds to them
+            earlier = (read_json(path) or {}).get('runs', [])
+            self._earlier_runs = {r['id']: r for r in earlier
+                                  if isinstance(r, dict) and 'id' in r}
+        runs = dict(self._earlier_runs)
+        runs.update(self.results)
+        write_json(path, dict(
             benchmark=dict(
                 config=self.config_path, version=BENCHMARK_VERSION,
                 settings=self.cfg, device=self.device, jobs=self.jobs,
@@ -651,7 +660,7 @@ class Benchmark:
             unavailable=self.unavailable,
             selection=[dict(method=lab, family=f, **c)
                        for (lab, f), c in sorted(self.choices.items())],
-            runs=sorted(self.results.values(), key=lambda r: r['id'])))
+            runs=sorted(runs.values(), key=lambda r: r['id'])))
 
     def progress(self, rid: str, res: dict, cached: bool) -> None:
         with self.lock:
