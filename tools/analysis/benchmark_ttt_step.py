@@ -58,31 +58,41 @@ def main(argv=None):
     g = torch.Generator().manual_seed(0)
     h, w, n = args.height, args.width, args.batch_size
     ncls = model.decode_head.num_classes or 1
-    inputs, samples = [], []
-    for _ in range(n):
-        inputs.append((torch.rand(3, h, w, generator=g) * 255).byte())
-        ds = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
-        ds.set_data(dict(
-            gt_sem_seg=PixelData(data=torch.randint(0, ncls, (1, h, w),
-                                                    generator=g)),
-            gt_depth_map=PixelData(data=torch.rand(1, h, w, generator=g) + 1),
-            gt_normal_map=PixelData(data=torch.nn.functional.normalize(
-                torch.randn(3, h, w, generator=g), dim=0)),
-            gt_edge_map=PixelData(
-                data=(torch.rand(1, h, w, generator=g) > .9).float())))
-        samples.append(ds)
-    batch = dict(inputs=inputs, data_samples=samples)
+
+    def random_batch():
+        inputs, samples = [], []
+        for _ in range(n):
+            inputs.append((torch.rand(3, h, w, generator=g) * 255).byte())
+            ds = SegDataSample(
+                metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
+            ds.set_data(dict(
+                gt_sem_seg=PixelData(data=torch.randint(
+                    0, ncls, (1, h, w), generator=g)),
+                gt_depth_map=PixelData(
+                    data=torch.rand(1, h, w, generator=g) + 1),
+                gt_normal_map=PixelData(data=torch.nn.functional.normalize(
+                    torch.randn(3, h, w, generator=g), dim=0)),
+                gt_edge_map=PixelData(
+                    data=(torch.rand(1, h, w, generator=g) > .9).float())))
+            samples.append(ds)
+        return dict(inputs=inputs, data_samples=samples)
+
+    batch = random_batch()
 
     # The hook's own mechanics, without a Runner.
     hook.model = model
     hook.head_name = hook._resolve_head(model)
-    # Source statistics a method reads (e.g. ActMAD's) are filled from this
-    # one batch when the model has none: enough to time the step.
+    # Source statistics a method reads (e.g. ActMAD's) are filled from
+    # random batches when the model has none: enough to time the step. A
+    # head that needs more samples than one batch (TTT++'s chunks) gets as
+    # many distinct batches as it asks for.
     from trttt_mm.engine.hooks import collect_source_stats
-    empty = [n for n, h in model.aux_heads.items()
-             if getattr(h, 'has_source_stats', False) and not h.stats_ready()]
+    empty = [k for k, m in model.aux_heads.items()
+             if getattr(m, 'has_source_stats', False) and not m.stats_ready()]
     if empty:
-        collect_source_stats(model, [batch], empty)
+        need = max(model.aux_heads[k].stats_min_samples for k in empty)
+        extra = [random_batch() for _ in range(-(-need // n) - 1)]
+        collect_source_stats(model, [batch] + extra, empty)
     hook.setup(None, model)  # the method's own configuration of the model
     hook._params = hook._select_params(model)
     hook.optimizer = hook._build_optimizer(model)

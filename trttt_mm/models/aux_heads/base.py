@@ -152,6 +152,12 @@ class BaseAuxHead(BaseModule):
     #: source data, see :func:`trttt_mm.engine.collect_source_stats`).
     has_source_stats: bool = False
 
+    @property
+    def stats_min_samples(self) -> int:
+        """The fewest source samples a statistics pass needs (and they must
+        differ): :meth:`stats_end` raises below it."""
+        return 1
+
     def stats_begin(self, model) -> None:
         """Reset the running sums before a statistics pass.
 

@@ -433,6 +433,11 @@ class ContrastiveProjectionHead(BaseAuxHead):
         finally:
             self._pass = None
 
+    @property
+    def stats_min_samples(self) -> int:
+        """Two chunks: the reference and one to compare with it."""
+        return 2 * self.stats_chunk
+
     def stats_ready(self) -> bool:
         return bool(self.stats_count > 0)
 
