@@ -17,6 +17,8 @@ import time
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 sys.path.insert(0, ROOT)
 
+from trttt_mm.datasets.synthetic.benchmark import (  # noqa: E402
+    DEFAULTS, GENERATOR)
 from trttt_mm.evaluation.delta_ttt import delta_ttt  # noqa: E402
 
 PRIMARY = ('semseg/mIoU', 'depth/rmse', 'normal/mean_angle', 'edge/rmse')
@@ -42,6 +44,24 @@ def table(title, cols, rows):
         print('  '.join(str(c).ljust(w) for c, w in zip(r, widths)))
 
 
+def data_params(data_dir):
+    """The generator's meta.json of ``data_dir`` (None: none there)."""
+    path = osp.join(data_dir, 'meta.json')
+    if not osp.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def same_size(meta):
+    p = meta.get('params', {})
+    return (p.get('height'), p.get('width')) == (DEFAULTS['height'],
+                                                 DEFAULTS['width'])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--config', default='configs/trttt/synth_t2n.py')
@@ -59,16 +79,45 @@ def main():
     wd = osp.join(ROOT, args.work_dir)
     os.makedirs(wd, exist_ok=True)
 
-    run([py, 'tools/data/make_synthetic.py', '--out', 'data/synth',
-         '--seed', str(args.data_seed)], osp.join(wd, 'make_synthetic.log'))
+    data_dir = osp.join(ROOT, 'data', 'synth')
+    gen = [py, 'tools/data/make_synthetic.py', '--out', 'data/synth',
+           '--seed', str(args.data_seed)]
+    old = data_params(data_dir)
+    if old is not None and old.get('generator') == GENERATOR and \
+            old.get('params', {}).get('seed') == args.data_seed and \
+            not same_size(old):
+        # an earlier version's demo data (another image size): the generator
+        # replaces only the files its manifest lists
+        print(f'  data/synth holds the demo data at '
+              f"{old['params'].get('height')}x{old['params'].get('width')} "
+              f'of an earlier version: regenerating it at '
+              f"{DEFAULTS['height']}x{DEFAULTS['width']}")
+        gen.append('--force')
+    run(gen, osp.join(wd, 'make_synthetic.log'))
     print(f'  data ready ({time.time() - t0:.0f}s)')
+    data = data_params(data_dir)
 
     train_dir = osp.join(wd, 'train')
     last = osp.join(train_dir, 'last_checkpoint')
-    if args.retrain or not osp.isfile(last):
+    settings_path = osp.join(train_dir, 'demo_settings.json')
+    settings = dict(config=args.config, seed=args.seed,
+                    data=data.get('params') if data else None)
+    reuse = not args.retrain and osp.isfile(last)
+    if reuse:
+        trained = None
+        if osp.isfile(settings_path):
+            with open(settings_path) as f:
+                trained = json.load(f)
+        if trained != json.loads(json.dumps(settings)):
+            print(f'  the model in {train_dir} was trained with other '
+                  'settings (config, seed or data): training again')
+            reuse = False
+    if not reuse:
         run([py, 'tools/train.py', args.config, '--work-dir', train_dir,
              '--cfg-options', f'randomness.seed={args.seed}'],
             osp.join(wd, 'train.log'))
+        with open(settings_path, 'w') as f:
+            json.dump(settings, f, indent=2)
     else:
         print(f'  reusing the trained model in {train_dir} (--retrain to '
               'train again)')
@@ -77,8 +126,13 @@ def main():
     print(f'  source model: {ckpt} ({time.time() - t0:.0f}s)')
 
     results = {}
-    runs = [('source', ['--split', 'val']), ('target', [])]
-    if not args.skip_ttt:
+    # With TR-TTT the monitor runs the unadapted model on the same batches
+    # (base/* in its metrics): that is the target evaluation, no separate
+    # pass needed.
+    runs = [('source', ['--split', 'val'])]
+    if args.skip_ttt:
+        runs.append(('target', []))
+    else:
         runs.append(('trttt', [
             '--tta-hook', 'TRTTTHook', '--cfg-options',
             f'ttt.TRTTTHook.seed={args.seed}'
@@ -91,6 +145,15 @@ def main():
         with open(out) as f:
             results[name] = json.load(f)
         print(f'  evaluated {name} ({time.time() - t0:.0f}s)')
+    if 'trttt' in results:
+        results['target'] = {
+            k[len('base/'):]: v for k, v in results['trttt'].items()
+            if k.startswith('base/')}
+        if not all(k in results['target'] for k in PRIMARY):
+            raise SystemExit(
+                'the TR-TTT run wrote no base/* metrics for '
+                f'{[k for k in PRIMARY if k not in results["target"]]} '
+                f'(expected from TTTMonitorHook); see {wd}/test_trttt.log')
 
     src, tgt = results['source'], results['target']
     keys = [k for k in PRIMARY if k in src and k in tgt]

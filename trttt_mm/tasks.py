@@ -17,7 +17,6 @@ test-time hooks, the metric, the dataset checker) reads it from here:
 from typing import Dict, Iterable, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmengine.structures import PixelData
 
 TASKS: Tuple[str, ...] = ('semseg', 'depth', 'normal', 'edge')
@@ -101,10 +100,20 @@ def activate(task: str, raw: torch.Tensor) -> torch.Tensor:
     if kind == 'classification':
         return raw.softmax(dim=1)
     if kind == 'direction':
-        return F.normalize(raw, dim=1, eps=1e-6)
+        return normalize_channels(raw)
     if kind == 'binary':
         return raw.sigmoid()
     return raw
+
+
+def normalize_channels(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """``x / max(||x||_2, eps)`` over dim 1 (what ``F.normalize(x, dim=1,
+    eps=eps)`` computes), as one reduction and an ``rsqrt``: about 5x faster
+    forward+backward on CPU for (B, 3, H, W) maps, where ``F.normalize``'s
+    strided norm dominated the normal loss (tools/analysis/
+    profile_train_step.py). All-zero vectors stay zero."""
+    return x * torch.rsqrt(
+        (x * x).sum(dim=1, keepdim=True).clamp_min(eps * eps))
 
 
 def pseudo_label(task: str, raw: torch.Tensor) -> torch.Tensor:
@@ -119,7 +128,7 @@ def pseudo_label(task: str, raw: torch.Tensor) -> torch.Tensor:
     if kind == 'classification':
         return y.argmax(dim=1, keepdim=True).float()
     if kind == 'direction':
-        return F.normalize(y, dim=1, eps=1e-6)
+        return normalize_channels(y)
     if kind == 'binary':
         return (y.sigmoid() > 0.5).float()
     return y.clamp(min=1e-3)

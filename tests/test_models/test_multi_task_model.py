@@ -188,3 +188,34 @@ def test_bad_configs():
     with pytest.raises(ValueError, match='invalid head name'):
         MODELS.build(small_model_cfg(False, False,
                                      aux_heads={'main': dict(type='x')}))
+
+
+def test_normalize_channels_matches_f_normalize():
+    """The fast normal normalisation is F.normalize's arithmetic: unit
+    vectors, the eps floor on short vectors, zeros stay zero (finite
+    gradient), same gradient."""
+    import torch.nn.functional as F
+
+    from trttt_mm.tasks import activate, normalize_channels
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 5, 7, generator=g, dtype=torch.float64)
+    x[0, :, 0, 0] = 0.0
+    x[1, :, 1, 1] = torch.tensor([3e-7, 0.0, 4e-7])  # norm 5e-7 < eps
+    x.requires_grad_(True)
+    ref = F.normalize(x, dim=1, eps=1e-6)
+    out = normalize_channels(x)
+    assert torch.allclose(out, ref, atol=1e-12)
+    assert out[0, :, 0, 0].abs().sum() == 0
+    # below eps the vector is divided by eps, not by its norm
+    assert torch.allclose(out[1, :, 1, 1],
+                          torch.tensor([0.3, 0.0, 0.4], dtype=torch.float64))
+    norms = out.norm(dim=1)
+    big = x.detach().norm(dim=1) > 1e-6
+    assert torch.allclose(norms[big], torch.ones_like(norms[big]))
+    w = torch.randn(out.shape, generator=g, dtype=torch.float64)
+    g_ref, = torch.autograd.grad((ref * w).sum(), x)
+    g_out, = torch.autograd.grad((out * w).sum(), x)
+    assert torch.isfinite(g_out).all()
+    assert torch.allclose(g_out, g_ref, atol=1e-9)
+    assert torch.equal(activate('normal', x.detach()),
+                       normalize_channels(x.detach()))

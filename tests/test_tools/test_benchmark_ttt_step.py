@@ -65,3 +65,43 @@ def test_step_cost_with_chunked_source_stats(tmp_path, hook):
     assert res['ratio'] == pytest.approx(
         res['ttt_step_s'] / res['plain_fwd_bwd_s'], rel=0.05)
     assert res['params_aux_heads'] > 0
+
+
+def _profile_tool():
+    path = osp.join(ROOT, 'tools', 'analysis', 'profile_train_step.py')
+    spec = importlib.util.spec_from_file_location('profile_train_step', path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_profile_train_step_phases_and_ablation(tmp_path, capsys):
+    """The profile of one training iteration: every branch's forward and
+    losses are phases, the step without auxiliary heads is measured (not
+    attributed) and the operator table is there."""
+    cfg = tmp_path / 'tiny.py'
+    cfg.write_text(TINY.replace(
+        "aux_heads=dict(simclr=dict(type='ContrastiveProjectionHead',\n"
+        "                               in_index=-1, stats_chunk=6)))",
+        "aux_heads=dict(relation=dict(\n"
+        "        type='TaskRelationHead',\n"
+        "        projection=dict(type='TaskProjectionNeck', latent_channels=8),"
+        "\n        learner=dict(type='TaskRelationLearner', input_size=16,\n"
+        "                     patch_size=4, embed_dim=16, depth=1,\n"
+        "                     decoder_depth=1, num_heads=2))))\n"
+        "optim_wrapper = dict(type='OptimWrapper',\n"
+        "                     optimizer=dict(type='SGD', lr=0.01))\n"))
+    tool = _profile_tool()
+    res = tool.main([str(cfg), '--batch-size', '2', '--height', '32',
+                     '--width', '32', '--repeats', '1', '--top', '5',
+                     '--device', 'cpu'])
+    assert set(res['phases_s']) == {
+        'preprocess', 'encoder', 'main.forward', 'relation.forward',
+        'main.losses', 'relation.losses', 'backward', 'optimizer'}
+    assert res['step_s'] > 0 and res['without_aux_heads_step_s'] > 0
+    assert res['aux_heads_share'] == pytest.approx(
+        1 - res['without_aux_heads_step_s'] / res['step_s'], abs=2e-3)
+    assert 1 <= len(res['top_ops']) <= 5
+    assert 'relation.forward' in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        tool.main([str(cfg), '--repeats', '0'])

@@ -42,11 +42,10 @@ def main(argv=None):
     import torch
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    from mmengine.structures import PixelData
 
     import trttt_mm  # noqa: F401
     from mmseg.registry import HOOKS, MODELS
-    from mmseg.structures import SegDataSample
+    from trttt_mm.utils import random_multitask_batch
     init_default_scope('mmseg')
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     cfg = Config.fromfile(args.config)
@@ -60,22 +59,7 @@ def main(argv=None):
     ncls = model.decode_head.num_classes or 1
 
     def random_batch():
-        inputs, samples = [], []
-        for _ in range(n):
-            inputs.append((torch.rand(3, h, w, generator=g) * 255).byte())
-            ds = SegDataSample(
-                metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
-            ds.set_data(dict(
-                gt_sem_seg=PixelData(data=torch.randint(
-                    0, ncls, (1, h, w), generator=g)),
-                gt_depth_map=PixelData(
-                    data=torch.rand(1, h, w, generator=g) + 1),
-                gt_normal_map=PixelData(data=torch.nn.functional.normalize(
-                    torch.randn(3, h, w, generator=g), dim=0)),
-                gt_edge_map=PixelData(
-                    data=(torch.rand(1, h, w, generator=g) > .9).float())))
-            samples.append(ds)
-        return dict(inputs=inputs, data_samples=samples)
+        return random_multitask_batch(n, h, w, ncls, g)
 
     batch = random_batch()
 

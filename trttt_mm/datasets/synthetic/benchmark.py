@@ -50,7 +50,7 @@ _LAYOUT_ALIASES = {
 
 DEFAULTS = dict(
     seed=0, num_train=320, num_val=80, num_target_train=100,
-    num_target_val=100, height=96, width=128, images_per_building=40)
+    num_target_val=100, height=64, width=96, images_per_building=40)
 
 
 def render_view(seed: int, domain: str, split: str, index: int, height: int,

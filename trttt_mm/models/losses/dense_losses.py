@@ -13,6 +13,8 @@ import torch.nn.functional as F
 
 from mmseg.registry import MODELS
 
+from trttt_mm.tasks import normalize_channels
+
 
 def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Mean of ``values`` over ``valid`` pixels (0 with gradient when none)."""
@@ -66,7 +68,7 @@ class NormalL1Loss(nn.Module):
     def forward(self, pred: torch.Tensor, target: torch.Tensor,
                 valid: Optional[torch.Tensor] = None) -> torch.Tensor:
         """pred, target: (B, 3, H, W)."""
-        pred = F.normalize(pred, dim=1, eps=1e-6)
+        pred = normalize_channels(pred)
         mask = (target.abs().sum(dim=1, keepdim=True) > 0) & torch.isfinite(
             target).all(dim=1, keepdim=True)
         if valid is not None:
