@@ -468,6 +468,13 @@ def paired(runs: List[dict], family: str, reference: str,
                 seeds=len(rows))
 
 
+#: The shift table's recovered share is reported only where the family costs
+#: the source model at least this much (relative change, %): below it the
+#: share divides by a gap of the size of the seed noise (shares of
+#: thousands of %, any sign).
+MIN_LOSS_PCT = 5.0
+
+
 def shift_table(family: str, source_val: List[dict], target: List[dict],
                 recovery: Dict[str, List[dict]]) -> str:
     """How much the source model loses on a family (per task, relative to
@@ -475,7 +482,9 @@ def shift_table(family: str, source_val: List[dict], target: List[dict],
     ``recovery`` (label -> its test runs) recovers: the share of the gap
     between the source validation metric and the target metric that the
     adapted model closes (100 %: back to the source level; < 0: worse than
-    not adapting)."""
+    not adapting), per seed where the target is at least
+    :data:`MIN_LOSS_PCT` % worse than the source validation ("n/a" where it
+    is not: no loss to recover)."""
     from trttt_mm.evaluation.delta_ttt import relative_change
     if not source_val or not target:
         return '_no finished source evaluation_\n'
@@ -494,16 +503,16 @@ def shift_table(family: str, source_val: List[dict], target: List[dict],
         seeds_k = [sd for sd in seeds if k in sv[sd] and k in tg[sd]]
         a = [sv[sd][k] for sd in seeds_k]
         b = [tg[sd][k] for sd in seeds_k]
-        ch = []
+        ch = {}
         for sd in seeds_k:
             try:
-                ch.append(relative_change(sv[sd][k], tg[sd][k], k))
+                ch[sd] = relative_change(sv[sd][k], tg[sd][k], k)
             except ValueError:
                 pass
         d = _digits(k)
         cells = [TASK_LABELS[k], fmt_ms(*mean_std(a), d),
-                 fmt_ms(*mean_std(b), d), fmt_ms(*mean_std(ch), 1,
-                                                 signed=True)]
+                 fmt_ms(*mean_std(b), d),
+                 fmt_ms(*mean_std(list(ch.values())), 1, signed=True)]
         for rc in rcs.values():
             r, rec = [], []
             for sd in seeds_k:
@@ -511,10 +520,11 @@ def shift_table(family: str, source_val: List[dict], target: List[dict],
                     r.append(rc[sd][k])
                     # the same formula for either direction of the metric
                     gap = sv[sd][k] - tg[sd][k]
-                    if abs(gap) > 1e-12:
+                    if sd in ch and ch[sd] <= -MIN_LOSS_PCT:
                         rec.append((rc[sd][k] - tg[sd][k]) / gap * 100.0)
             cells += [fmt_ms(*mean_std(r), d),
-                      fmt_ms(*mean_std(rec), 1, signed=True)]
+                      fmt_ms(*mean_std(rec), 1, signed=True) if rec or not r
+                      else f'n/a (loss < {MIN_LOSS_PCT:g} %)']
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 

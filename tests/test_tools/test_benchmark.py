@@ -274,3 +274,46 @@ def test_quick_hparam_selection(tmp_path):
     assert 'selected (learning rate and steps picked on the validation' \
         in report
     assert '## Selected hyper-parameters' in report
+
+
+def test_shift_table_no_share_without_a_loss():
+    """Where a family does not cost the source model at least
+    MIN_LOSS_PCT % (or helps it), the recovered share would divide by noise:
+    the table says n/a instead of a share of thousands of %."""
+    sv = [dict(seed=0, metrics={'semseg/mIoU': 60.0, 'depth/rmse': 0.50,
+                                'edge/rmse': 0.40})]
+    tg = [dict(seed=0, metrics={'semseg/mIoU': 59.0, 'depth/rmse': 0.45,
+                                'edge/rmse': 0.60})]
+    rec = [dict(seed=0, status='done',
+                adapted={'semseg/mIoU': 50.0, 'depth/rmse': 0.50,
+                         'edge/rmse': 0.50})]
+    text = bm.shift_table('content', sv, tg, {'NormStats': rec})
+    line = {k: next(x for x in text.splitlines() if k in x)
+            for k in ('mIoU', 'depth', 'edge')}
+    assert bm.MIN_LOSS_PCT == 5.0
+    assert line['mIoU'].endswith('| 50.00 ± 0.00 | n/a (loss < 5 %) |')
+    assert line['depth'].endswith('| n/a (loss < 5 %) |')  # a gain
+    assert line['edge'].endswith('| +50.0 ± 0.0 |')  # -50 %: half back
+
+
+def test_results_json_keeps_runs_of_earlier_invocations(tmp_path):
+    """A later invocation (e.g. another seed) adds its runs to results.json;
+    the runs of earlier ones stay, and a run it repeats replaces the old."""
+    cfg = bm.load_benchmark_config(CONFIG)
+    work = tmp_path / 'w'
+    work.mkdir()
+    earlier = [dict(id='test/TRTTT/seed0/mixed', status='done',
+                    delta_ttt=1.0),
+               dict(id='test/TENT/seed0/mixed', status='done',
+                    delta_ttt=2.0)]
+    bm.write_json(str(work / 'results.json'), dict(runs=earlier))
+    b = bm.Benchmark(cfg, CONFIG, str(work), 1, 1, False, False, 'cpu')
+    b.record('test/TRTTT/seed2/mixed', dict(id='test/TRTTT/seed2/mixed',
+                                            status='done', delta_ttt=3.0))
+    b.record('test/TENT/seed0/mixed', dict(id='test/TENT/seed0/mixed',
+                                           status='done', delta_ttt=4.0))
+    runs = {r['id']: r['delta_ttt']
+            for r in bm.read_json(str(work / 'results.json'))['runs']}
+    assert runs == {'test/TRTTT/seed0/mixed': 1.0,
+                    'test/TENT/seed0/mixed': 4.0,
+                    'test/TRTTT/seed2/mixed': 3.0}
