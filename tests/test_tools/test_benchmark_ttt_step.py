@@ -5,30 +5,29 @@ import os.path as osp
 
 import pytest
 
+from model_helpers import small_model_cfg
+
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 
-def _tool():
-    path = osp.join(ROOT, 'tools', 'analysis', 'benchmark_ttt_step.py')
-    spec = importlib.util.spec_from_file_location('benchmark_ttt_step', path)
+def load_tool(name):
+    path = osp.join(ROOT, 'tools', 'analysis', name + '.py')
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
-TINY = '''
-model = dict(
-    type='MultiTaskEncoderDecoder',
-    data_preprocessor=dict(
-        type='MultiTaskDataPreProcessor', mean=[0, 0, 0], std=[1, 1, 1],
-        bgr_to_rgb=False, size_divisor=32),
-    backbone=dict(type='ResNetV1c', depth=18, stem_channels=8,
-                  base_channels=8, out_indices=(0, 1, 2, 3)),
-    decode_head=dict(type='MultiTaskHead', in_channels=[8, 16, 32, 64],
-                     channels=16, head_channels=8, num_classes=3),
-    aux_heads=dict(simclr=dict(type='ContrastiveProjectionHead',
-                               in_index=-1, stats_chunk=6)))
-'''
+def write_config(path, aux_heads, **extra):
+    from mmengine.config import Config
+    model = small_model_cfg(relation=False)
+    model['aux_heads'] = aux_heads
+    Config(dict(model=model, **extra)).dump(str(path))
+    return str(path)
+
+
+SIMCLR = dict(simclr=dict(type='ContrastiveProjectionHead', in_index=-1,
+                          stats_chunk=6))
 
 
 def test_stats_min_samples_declared():
@@ -54,9 +53,8 @@ def test_step_cost_with_chunked_source_stats(tmp_path, hook):
     """TTT++'s head needs two chunks of source samples (12 here), more than
     one batch of 2: the tool fills its statistics from enough distinct
     random batches instead of failing in ``stats_end``."""
-    cfg = tmp_path / 'tiny.py'
-    cfg.write_text(TINY)
-    res = _tool().main([str(cfg), '--hook', hook, '--batch-size', '2',
+    cfg = write_config(tmp_path / 'tiny.py', SIMCLR)
+    res = load_tool('benchmark_ttt_step').main([cfg, '--hook', hook, '--batch-size', '2',
                         '--height', '32', '--width', '32', '--repeats', '1',
                         '--device', 'cpu'])
     assert res['hook'] == hook
@@ -67,32 +65,15 @@ def test_step_cost_with_chunked_source_stats(tmp_path, hook):
     assert res['params_aux_heads'] > 0
 
 
-def _profile_tool():
-    path = osp.join(ROOT, 'tools', 'analysis', 'profile_train_step.py')
-    spec = importlib.util.spec_from_file_location('profile_train_step', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_profile_train_step_phases_and_ablation(tmp_path, capsys):
     """The profile of one training iteration: every branch's forward and
     losses are phases, the step without auxiliary heads is measured (not
     attributed) and the operator table is there."""
-    cfg = tmp_path / 'tiny.py'
-    cfg.write_text(TINY.replace(
-        "aux_heads=dict(simclr=dict(type='ContrastiveProjectionHead',\n"
-        "                               in_index=-1, stats_chunk=6)))",
-        "aux_heads=dict(relation=dict(\n"
-        "        type='TaskRelationHead',\n"
-        "        projection=dict(type='TaskProjectionNeck', latent_channels=8),"
-        "\n        learner=dict(type='TaskRelationLearner', input_size=16,\n"
-        "                     patch_size=4, embed_dim=16, depth=1,\n"
-        "                     decoder_depth=1, num_heads=2))))\n"
-        "optim_wrapper = dict(type='OptimWrapper',\n"
-        "                     optimizer=dict(type='SGD', lr=0.01))\n"))
-    tool = _profile_tool()
-    res = tool.main([str(cfg), '--batch-size', '2', '--height', '32',
+    relation = small_model_cfg()['aux_heads']
+    cfg = write_config(tmp_path / 'tiny.py', relation, optim_wrapper=dict(
+        type='OptimWrapper', optimizer=dict(type='SGD', lr=0.01)))
+    tool = load_tool('profile_train_step')
+    res = tool.main([cfg, '--batch-size', '2', '--height', '32',
                      '--width', '32', '--repeats', '1', '--top', '5',
                      '--device', 'cpu'])
     assert set(res['phases_s']) == {
@@ -104,4 +85,4 @@ def test_profile_train_step_phases_and_ablation(tmp_path, capsys):
     assert 1 <= len(res['top_ops']) <= 5
     assert 'relation.forward' in capsys.readouterr().out
     with pytest.raises(SystemExit):
-        tool.main([str(cfg), '--repeats', '0'])
+        tool.main([cfg, '--repeats', '0'])

@@ -16,9 +16,7 @@ import argparse
 import json
 import os.path as osp
 import resource
-import statistics
 import sys
-import time
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 sys.path.insert(0, ROOT)
@@ -45,7 +43,8 @@ def main(argv=None):
 
     import trttt_mm  # noqa: F401
     from mmseg.registry import HOOKS, MODELS
-    from trttt_mm.utils import random_multitask_batch
+    from trttt_mm.utils import median_seconds, random_multitask_batch
+    from trttt_mm.utils import sync as sync_device
     init_default_scope('mmseg')
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     cfg = Config.fromfile(args.config)
@@ -87,8 +86,7 @@ def main(argv=None):
                      generator=generator)
 
     def sync():
-        if device.startswith('cuda'):
-            torch.cuda.synchronize()
+        sync_device(device)
 
     from trttt_mm.tasks import stack_gts
 
@@ -123,17 +121,12 @@ def main(argv=None):
         if device.startswith('cuda'):
             torch.cuda.reset_peak_memory_stats()
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        times = []
-        for _ in range(args.repeats):
-            t = time.perf_counter()
-            fn()
-            sync()
-            times.append(time.perf_counter() - t)
+        t = median_seconds(fn, args.repeats, device, warmup=False)
         if device.startswith('cuda'):
             peak = torch.cuda.max_memory_allocated() / 2**20
         else:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        return statistics.median(times), peak, rss0 / 1024
+        return t, peak, rss0 / 1024
 
     model.train()
     hook._set_mode(model, 'train')

@@ -61,7 +61,8 @@ def main(argv=None):
     import trttt_mm  # noqa: F401
     from mmseg.registry import MODELS
     from trttt_mm.tasks import stack_gts
-    from trttt_mm.utils import random_multitask_batch
+    from trttt_mm.utils import median_seconds, random_multitask_batch
+    from trttt_mm.utils import sync as sync_device
     init_default_scope('mmseg')
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     cfg = Config.fromfile(args.config)
@@ -81,19 +82,10 @@ def main(argv=None):
     heads = list(model.aux_heads.keys()) if model.aux_heads else []
 
     def sync():
-        if device.startswith('cuda'):
-            torch.cuda.synchronize()
+        sync_device(device)
 
     def timed(fn):
-        fn()
-        sync()
-        times = []
-        for _ in range(args.repeats):
-            t = time.perf_counter()
-            fn()
-            sync()
-            times.append(time.perf_counter() - t)
-        return statistics.median(times)
+        return median_seconds(fn, args.repeats, device)
 
     def step():
         model.train_step(batch, optim)
@@ -121,23 +113,8 @@ def main(argv=None):
         res = dict(main=model._resize(model.decode_head.decode(z), size))
         lap('main.forward', t0)
         for h in heads:
-            # forward_branches' code path for one head (its views pay for
-            # their own encoder pass)
-            head = model.aux_heads[h]
             t0 = t()
-            views = head.views(inputs)
-            extra = {}
-            if views is None:
-                x, image = head.select_input(feats, z, inputs), inputs
-            else:
-                extra['main_input'] = head.select_input(feats, z, inputs)
-                image = views['inputs']
-                vfeats = model.extract_feat(image)
-                vz = model.decode_head.fuse(vfeats) \
-                    if head.source == 'shared' else None
-                x = head.select_input(vfeats, vz, image)
-            res[h] = head(x, views=views, image=image, out_size=size,
-                          **extra)
+            res[h] = model.forward_aux_head(h, inputs, feats, z, size)
             lap(f'{h}.forward', t0)
         losses = {}
         t0 = t()

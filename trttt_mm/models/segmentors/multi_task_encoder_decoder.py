@@ -188,22 +188,33 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         for name in branches:
             if name == MAIN:
                 continue
-            head = self.aux_heads[name]
-            views = head.views(inputs, generator=generator)
-            extra = {}
-            if views is None:
-                x = head.select_input(feats, z, inputs)
-                image = inputs
-            else:
-                extra['main_input'] = head.select_input(feats, z, inputs)
-                image = views['inputs']
-                vfeats = self.extract_feat(image)
-                vz = self.decode_head.fuse(vfeats) \
-                    if head.source == 'shared' else None
-                x = head.select_input(vfeats, vz, image)
-            out[name] = head(x, views=views, image=image, out_size=size,
-                             mask=mask, generator=generator, **extra)
+            out[name] = self.forward_aux_head(name, inputs, feats, z, size,
+                                              mask=mask, generator=generator)
         return out
+
+    def forward_aux_head(self, name: str, inputs: Tensor,
+                         feats: List[Tensor], z: Tensor, size,
+                         mask=None,
+                         generator: Optional[torch.Generator] = None) -> dict:
+        """One auxiliary head on the main pass (``feats``, ``z``) of
+        ``inputs``; a head with its own views gets another encoder pass over
+        them (and, as ``main_input``, what it would have read from the main
+        pass). Part of :meth:`forward_branches`."""
+        head = self.aux_heads[name]
+        views = head.views(inputs, generator=generator)
+        extra = {}
+        if views is None:
+            x = head.select_input(feats, z, inputs)
+            image = inputs
+        else:
+            extra['main_input'] = head.select_input(feats, z, inputs)
+            image = views['inputs']
+            vfeats = self.extract_feat(image)
+            vz = self.decode_head.fuse(vfeats) \
+                if head.source == 'shared' else None
+            x = head.select_input(vfeats, vz, image)
+        return head(x, views=views, image=image, out_size=size, mask=mask,
+                    generator=generator, **extra)
 
     @staticmethod
     def activate(task: str, raw: Tensor) -> Tensor:
