@@ -2,17 +2,17 @@
 clust3,ncttt}/): every one builds with the official head values and
 test-time defaults, and each paper setting runs one train and one
 test-time-training iteration on tiny synthetic data with a tiny backbone."""
-import copy
 import glob
 import os.path as osp
 
 import pytest
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import trttt_mm  # noqa: F401  (registers everything)
 from mmseg.registry import MODELS
-from trttt_mm.datasets.synthetic import generate_benchmark
+
+from config_helpers import synthetic_benchmark, tiny
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 METHODS = ('tttflow', 'clust3', 'ncttt')
@@ -106,12 +106,8 @@ def test_every_config_builds(rel, one_thread):
 
 @pytest.fixture(scope='module')
 def synth(tmp_path_factory):
-    out = tmp_path_factory.mktemp('baseline_cfg') / 'synth'
-    generate_benchmark(
-        str(out), layouts=('taskonomy', 'nyudv2', 'pascal'), num_train=2,
-        num_val=2, num_target_train=2, num_target_val=2, height=32, width=40,
-        images_per_building=2, progress=False)
-    return str(out)
+    return synthetic_benchmark(
+        tmp_path_factory.mktemp('baseline_cfg') / 'synth')
 
 
 TINY_HEADS = {
@@ -121,56 +117,13 @@ TINY_HEADS = {
 }
 
 
-def tiny(cfg, method, synth, work_dir):
-    """Point the setting at the synthetic data; shrink model and schedule;
-    add the method's hook with the setting's defaults, one step."""
-    cfg = copy.deepcopy(cfg)
-    options = dict(TINY_HEADS[method])
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        ds = cfg[loader].dataset
-        folder = osp.basename(ds.data_root)
-        options[f'{loader}.dataset.data_root'] = osp.join(synth, folder)
-        if ds.type == 'TaskonomyMultiTaskDataset' and ds.split == 'test':
-            options[f'{loader}.dataset.split'] = 'val'  # synth has no test
-        if ds.type == 'PascalContextMultiTaskDataset':
-            options[f'{loader}.dataset.edge_cache_dir'] = osp.join(
-                work_dir, 'edge_cache')
-        options.update({
-            f'{loader}.batch_size': 2,
-            f'{loader}.num_workers': 0,
-            f'{loader}.persistent_workers': False,
-        })
-    options.update({
-        'model.backbone.depth': 18,
-        'model.backbone.init_cfg': None,  # no ImageNet file offline
-        'model.backbone.stem_channels': 8,
-        'model.backbone.base_channels': 8,
-        'model.decode_head.in_channels': [8, 16, 32, 64],
-        'model.decode_head.head_channels': 8,
-        'train_cfg.max_iters': 1,
-        'train_cfg.val_interval': 1,
-        'default_hooks.logger.interval': 1,
-        'default_hooks.checkpoint.interval': 1,
-        'default_hooks.checkpoint.save_last': False,
-        'work_dir': work_dir,
-        'env_cfg.dist_cfg.backend': 'gloo',
-    })
-    cfg.merge_from_dict(options)
-    name = HOOKS[method]
-    hook = dict(cfg.ttt[name], type=name, steps=1)
-    monitor = dict(cfg.ttt.TTTMonitorHook, type='TTTMonitorHook', curve=False)
-    cfg.custom_hooks = list(cfg.custom_hooks) + [
-        ConfigDict(hook), ConfigDict(monitor)]
-    return cfg
-
-
 @pytest.mark.parametrize('method', METHODS)
 @pytest.mark.parametrize('name', SETTINGS)
 def test_one_train_and_test_iteration(method, name, synth, tmp_path,
                                       one_thread):
     from mmengine.runner import Runner
-    cfg = tiny(Config.fromfile(path(method, name)), method, synth,
-               str(tmp_path / 'work'))
+    cfg = tiny(Config.fromfile(path(method, name)), synth,
+               str(tmp_path / 'work'), HOOKS[method], TINY_HEADS[method])
     cfg.experiment_name = f'baseline_{method}_{name}'
     runner = Runner.from_cfg(cfg)
     runner.train()

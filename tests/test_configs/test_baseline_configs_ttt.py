@@ -1,17 +1,17 @@
 """The TTT and TTT++ configs (configs/baselines/{ttt,tttpp}/) build at their
 scale, carry the official test-time defaults, and run one train and one
 test-time-training iteration on tiny synthetic data with a tiny backbone."""
-import copy
 import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import trttt_mm  # noqa: F401  (registers everything)
 from mmseg.registry import MODELS
-from trttt_mm.datasets.synthetic import generate_benchmark
+
+from config_helpers import synthetic_benchmark, tiny
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 METHODS = dict(ttt=('rotation', 'RotationHead', 'TTTHook'),
@@ -75,57 +75,13 @@ def test_config_builds_with_its_head(method, name, one_thread):
 
 @pytest.fixture(scope='module')
 def synth(tmp_path_factory):
-    out = tmp_path_factory.mktemp('baseline_cfg') / 'synth'
-    generate_benchmark(
-        str(out), layouts=('taskonomy', 'nyudv2', 'pascal'), num_train=4,
-        num_val=2, num_target_train=4, num_target_val=2, height=32,
-        width=40, images_per_building=2, progress=False)
-    return str(out)
+    return synthetic_benchmark(
+        tmp_path_factory.mktemp('baseline_cfg') / 'synth', num_train=4)
 
 
-def tiny(cfg, method, synth, work_dir):
-    """Point the setting at the synthetic data; shrink model and schedule."""
-    cfg = copy.deepcopy(cfg)
-    options = {}
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        ds = cfg[loader].dataset
-        folder = osp.basename(ds.data_root)
-        options[f'{loader}.dataset.data_root'] = osp.join(synth, folder)
-        if ds.type == 'TaskonomyMultiTaskDataset' and ds.split == 'test':
-            options[f'{loader}.dataset.split'] = 'val'  # synth has no test
-        if ds.type == 'PascalContextMultiTaskDataset':
-            options[f'{loader}.dataset.edge_cache_dir'] = osp.join(
-                work_dir, 'edge_cache')
-        options.update({
-            f'{loader}.batch_size': 2,
-            f'{loader}.num_workers': 0,
-            f'{loader}.persistent_workers': False,
-        })
-    options.update({
-        'model.backbone.depth': 18,
-        'model.backbone.init_cfg': None,  # no ImageNet file offline
-        'model.backbone.stem_channels': 8,
-        'model.backbone.base_channels': 8,
-        'model.decode_head.in_channels': [8, 16, 32, 64],
-        'model.decode_head.head_channels': 8,
-        'train_cfg.max_iters': 1,
-        'train_cfg.val_interval': 1,
-        'default_hooks.logger.interval': 1,
-        'default_hooks.checkpoint.interval': 1,
-        'default_hooks.checkpoint.save_last': False,
-        'work_dir': work_dir,
-        'env_cfg.dist_cfg.backend': 'gloo',
-    })
-    if method == 'tttpp':
-        # 4 source images: 2 chunks of 2 for the source-side discrepancy
-        options['model.aux_heads.simclr.stats_chunk'] = 2
-    cfg.merge_from_dict(options)
-    name = METHODS[method][2]
-    hook = dict(cfg.ttt[name], type=name)
-    monitor = dict(cfg.ttt.TTTMonitorHook, type='TTTMonitorHook', curve=False)
-    cfg.custom_hooks = list(cfg.custom_hooks) + [
-        ConfigDict(hook), ConfigDict(monitor)]
-    return cfg
+#: per method: 4 source images, 2 chunks of 2 for TTT++'s source-side
+#: discrepancy
+TINY_HEADS = dict(ttt={}, tttpp={'model.aux_heads.simclr.stats_chunk': 2})
 
 
 @pytest.mark.parametrize('name', SETTINGS)
@@ -133,7 +89,9 @@ def tiny(cfg, method, synth, work_dir):
 def test_one_train_and_test_iteration(method, name, synth, tmp_path,
                                       one_thread):
     from mmengine.runner import Runner
-    cfg = tiny(load(method, name), method, synth, str(tmp_path / 'work'))
+    # the hook keeps the setting's own number of steps
+    cfg = tiny(load(method, name), synth, str(tmp_path / 'work'),
+               METHODS[method][2], TINY_HEADS[method], steps=None)
     cfg.experiment_name = f'baseline_{method}_{name}'
     runner = Runner.from_cfg(cfg)
     runner.train()

@@ -1,16 +1,16 @@
 """The four paper settings (configs/trttt/{t2n,t2p,n2t,p2t}.py) build at
 paper scale, fail clearly without data, and run one train and one
 test-time-training iteration on tiny synthetic data with a tiny backbone."""
-import copy
 import os.path as osp
 
 import pytest
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import trttt_mm  # noqa: F401  (registers everything)
 from mmseg.registry import DATASETS, MODELS
-from trttt_mm.datasets.synthetic import generate_benchmark
+
+from config_helpers import TINY_RELATION, synthetic_benchmark, tiny
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 SETTINGS = {
@@ -42,12 +42,8 @@ def one_thread():
 
 @pytest.fixture(scope='module')
 def synth(tmp_path_factory):
-    out = tmp_path_factory.mktemp('paper_cfg') / 'synth'
-    generate_benchmark(
-        str(out), layouts=('taskonomy', 'nyudv2', 'pascal'), num_train=2,
-        num_val=2, num_target_train=2, num_target_val=2, height=32, width=40,
-        images_per_building=2, progress=False)
-    return str(out)
+    return synthetic_benchmark(
+        tmp_path_factory.mktemp('paper_cfg') / 'synth')
 
 
 @pytest.mark.parametrize('name', sorted(SETTINGS))
@@ -101,59 +97,11 @@ def test_missing_data_says_where(name, tmp_path, monkeypatch):
         assert 'python tools/data/make_synthetic.py' in msg
 
 
-def tiny(cfg, synth, work_dir):
-    """Point the setting at the synthetic data; shrink model and schedule."""
-    cfg = copy.deepcopy(cfg)
-    options = {}
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        ds = cfg[loader].dataset
-        folder = osp.basename(ds.data_root)
-        options[f'{loader}.dataset.data_root'] = osp.join(synth, folder)
-        if ds.type == 'TaskonomyMultiTaskDataset' and ds.split == 'test':
-            options[f'{loader}.dataset.split'] = 'val'  # synth has no test
-        if ds.type == 'PascalContextMultiTaskDataset':
-            options[f'{loader}.dataset.edge_cache_dir'] = osp.join(
-                work_dir, 'edge_cache')
-        options.update({
-            f'{loader}.batch_size': 2,
-            f'{loader}.num_workers': 0,
-            f'{loader}.persistent_workers': False,
-        })
-    options.update({
-        'model.backbone.depth': 18,
-        'model.backbone.init_cfg': None,  # no ImageNet file offline
-        'model.backbone.stem_channels': 8,
-        'model.backbone.base_channels': 8,
-        'model.decode_head.in_channels': [8, 16, 32, 64],
-        'model.decode_head.head_channels': 8,
-        'model.aux_heads.relation.projection.latent_channels': 8,
-        'model.aux_heads.relation.learner.input_size': 32,
-        'model.aux_heads.relation.learner.patch_size': 8,
-        'model.aux_heads.relation.learner.embed_dim': 16,
-        'model.aux_heads.relation.learner.depth': 1,
-        'model.aux_heads.relation.learner.decoder_depth': 1,
-        'model.aux_heads.relation.learner.num_heads': 2,
-        'train_cfg.max_iters': 1,
-        'train_cfg.val_interval': 1,
-        'default_hooks.logger.interval': 1,
-        'default_hooks.checkpoint.interval': 1,
-        'default_hooks.checkpoint.save_last': False,
-        'work_dir': work_dir,
-        'env_cfg.dist_cfg.backend': 'gloo',
-    })
-    cfg.merge_from_dict(options)
-    # the test-time hook with the setting's own defaults, one step
-    hook = dict(cfg.ttt.TRTTTHook, type='TRTTTHook', steps=1)
-    monitor = dict(cfg.ttt.TTTMonitorHook, type='TTTMonitorHook', curve=False)
-    cfg.custom_hooks = list(cfg.custom_hooks) + [
-        ConfigDict(hook), ConfigDict(monitor)]
-    return cfg
-
-
 @pytest.mark.parametrize('name', sorted(SETTINGS))
 def test_one_train_and_test_iteration(name, synth, tmp_path, one_thread):
     from mmengine.runner import Runner
-    cfg = tiny(load(name), synth, str(tmp_path / 'work'))
+    cfg = tiny(load(name), synth, str(tmp_path / 'work'), 'TRTTTHook',
+               TINY_RELATION)
     cfg.experiment_name = f'paper_{name}'
     runner = Runner.from_cfg(cfg)
     runner.train()

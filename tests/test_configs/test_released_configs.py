@@ -2,20 +2,20 @@
 at paper scale and smoke-run (one train and one test-time iteration) on
 synthetic fixture data with a shrunk model; TRTTTHook's test-time loss
 weighting."""
-import copy
 import math
 import os.path as osp
 from types import SimpleNamespace
 
 import pytest
 import torch
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 from mmengine.logging import MessageHub, MMLogger
 from mmengine.registry import init_default_scope
 
 import trttt_mm  # noqa: F401  (registers everything)
 from mmseg.registry import HOOKS, MODELS
-from trttt_mm.datasets.synthetic import generate_benchmark
+
+from config_helpers import TINY_RELATION, synthetic_benchmark, tiny
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 SETTINGS = {
@@ -46,12 +46,8 @@ def one_thread():
 
 @pytest.fixture(scope='module')
 def synth(tmp_path_factory):
-    out = tmp_path_factory.mktemp('released_cfg') / 'synth'
-    generate_benchmark(
-        str(out), layouts=('taskonomy', 'nyudv2', 'pascal'), num_train=2,
-        num_val=2, num_target_train=2, num_target_val=2, height=32, width=40,
-        images_per_building=2, progress=False)
-    return str(out)
+    return synthetic_benchmark(
+        tmp_path_factory.mktemp('released_cfg') / 'synth')
 
 
 @pytest.mark.parametrize('name', sorted(SETTINGS))
@@ -102,56 +98,12 @@ def test_released_choices_at_paper_scale(name):
         assert model.decode_head.losses['edge'].loss_weight == 50.0
 
 
-def tiny(cfg, synth, work_dir):
-    """Point a setting at the synthetic data and shrink model and schedule
-    (the backbone starts from random weights: no pretrained file)."""
-    cfg = copy.deepcopy(cfg)
-    options = {}
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        ds = cfg[loader].dataset
-        options[f'{loader}.dataset.data_root'] = osp.join(
-            synth, osp.basename(ds.data_root))
-        if ds.type == 'TaskonomyMultiTaskDataset' and ds.split == 'test':
-            options[f'{loader}.dataset.split'] = 'val'
-        if ds.type == 'PascalContextMultiTaskDataset':
-            options[f'{loader}.dataset.edge_cache_dir'] = osp.join(
-                work_dir, 'edge_cache')
-        options.update({f'{loader}.batch_size': 2,
-                        f'{loader}.num_workers': 0,
-                        f'{loader}.persistent_workers': False})
-    options.update({
-        'model.backbone.depth': 18,
-        'model.backbone.stem_channels': 8,
-        'model.backbone.base_channels': 8,
-        'model.backbone.init_cfg': None,
-        'model.decode_head.in_channels': [8, 16, 32, 64],
-        'model.aux_heads.relation.projection.latent_channels': 8,
-        'model.aux_heads.relation.learner.input_size': 32,
-        'model.aux_heads.relation.learner.patch_size': 8,
-        'model.aux_heads.relation.learner.embed_dim': 16,
-        'model.aux_heads.relation.learner.depth': 1,
-        'model.aux_heads.relation.learner.decoder_depth': 1,
-        'model.aux_heads.relation.learner.num_heads': 2,
-        'train_cfg.max_iters': 1,
-        'train_cfg.val_interval': 1,
-        'default_hooks.logger.interval': 1,
-        'default_hooks.checkpoint.interval': 1,
-        'default_hooks.checkpoint.save_last': False,
-        'work_dir': work_dir,
-        'env_cfg.dist_cfg.backend': 'gloo',
-    })
-    cfg.merge_from_dict(options)
-    hook = dict(cfg.ttt.TRTTTHook, type='TRTTTHook', steps=1)
-    monitor = dict(cfg.ttt.TTTMonitorHook, type='TTTMonitorHook', curve=False)
-    cfg.custom_hooks = list(cfg.custom_hooks) + [
-        ConfigDict(hook), ConfigDict(monitor)]
-    return cfg
-
-
 @pytest.mark.parametrize('name', sorted(SETTINGS))
 def test_one_train_and_test_iteration(name, synth, tmp_path, one_thread):
     from mmengine.runner import Runner
-    cfg = tiny(load(name), synth, str(tmp_path / 'work'))
+    # the decode head keeps its head_channels
+    cfg = tiny(load(name), synth, str(tmp_path / 'work'), 'TRTTTHook',
+               TINY_RELATION, head_channels=None)
     cfg.experiment_name = f'released_{name}'
     runner = Runner.from_cfg(cfg)
     runner.train()
