@@ -11,6 +11,7 @@ import torch
 from mmengine.config import Config
 
 from mmseg.registry import MODELS
+from config_helpers import TINY_RELATION
 from s4t_reference import ReleasedS4T, noise_for_mask
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
@@ -23,13 +24,7 @@ SHRINK = {
     'model.backbone.depth': 18,
     'model.backbone.init_cfg': None,
     'model.decode_head.in_channels': [64, 128, 256, 512],
-    'model.aux_heads.relation.projection.latent_channels': 8,
-    'model.aux_heads.relation.learner.input_size': 32,
-    'model.aux_heads.relation.learner.patch_size': 8,
-    'model.aux_heads.relation.learner.embed_dim': 16,
-    'model.aux_heads.relation.learner.depth': 1,
-    'model.aux_heads.relation.learner.decoder_depth': 1,
-    'model.aux_heads.relation.learner.num_heads': 2,
+    **TINY_RELATION,
     'model.aux_heads.relation.learner.mask_ratio': 0.5,
 }
 TRL = dict(img_size=32, patch=8, dim=16, depth=1, heads=2, dec_dim=16,

@@ -1,7 +1,6 @@
 """Baselines I end to end: a tiny trained checkpoint, ActMAD's source
 statistics added by one command, then `tools/test.py --tta-hook NAME` with
 the monitor's eval_source; and the ActMAD paper-setting configs."""
-import copy
 import hashlib
 import importlib.util
 import json
@@ -12,10 +11,11 @@ import sys
 
 import pytest
 import torch
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import trttt_mm  # noqa: F401
+from config_helpers import tiny as tiny_config
 from mmseg.registry import MODELS
 from trttt_mm.datasets.synthetic import generate_benchmark
 
@@ -215,42 +215,8 @@ def test_actmad_paper_config_builds(name):
 
 
 def tiny(cfg, synth, work_dir):
-    cfg = copy.deepcopy(cfg)
-    options = {}
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        ds = cfg[loader].dataset
-        folder = osp.basename(ds.data_root)
-        options[f'{loader}.dataset.data_root'] = osp.join(synth, folder)
-        if ds.type == 'TaskonomyMultiTaskDataset' and ds.split == 'test':
-            options[f'{loader}.dataset.split'] = 'val'
-        if ds.type == 'PascalContextMultiTaskDataset':
-            options[f'{loader}.dataset.edge_cache_dir'] = osp.join(
-                work_dir, 'edge_cache')
-        options.update({f'{loader}.batch_size': 2,
-                        f'{loader}.num_workers': 0,
-                        f'{loader}.persistent_workers': False})
-    options.update({
-        'model.backbone.depth': 18,
-        'model.backbone.init_cfg': None,  # no ImageNet file offline
-        'model.backbone.stem_channels': 8,
-        'model.backbone.base_channels': 8,
-        'model.decode_head.in_channels': [8, 16, 32, 64],
-        'model.decode_head.head_channels': 8,
-        'train_cfg.max_iters': 1,
-        'train_cfg.val_interval': 100,
-        'default_hooks.logger.interval': 1,
-        'default_hooks.checkpoint.interval': 1,
-        'default_hooks.checkpoint.save_last': False,
-        'work_dir': work_dir,
-        'env_cfg.dist_cfg.backend': 'gloo',
-    })
-    cfg.merge_from_dict(options)
-    hook = dict(cfg.ttt.ActMADHook, type='ActMADHook')
-    monitor = dict(cfg.ttt.TTTMonitorHook, type='TTTMonitorHook',
-                   curve=False)
-    cfg.custom_hooks = list(cfg.custom_hooks) + [ConfigDict(hook),
-                                                 ConfigDict(monitor)]
-    return cfg
+    return tiny_config(cfg, synth, work_dir, 'ActMADHook',
+                       {'train_cfg.val_interval': 100}, steps=None)
 
 
 @pytest.mark.parametrize('name', sorted(SETTINGS))
