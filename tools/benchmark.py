@@ -381,6 +381,42 @@ def protocol_view(run: dict, protocol: str) -> Optional[dict]:
                 delta_ttt=b['delta_ttt'], base=b.get('base', {}))
 
 
+def summary_table(runs: List[dict], families: Sequence[str],
+                  labels: Sequence[str], protocol: str) -> str:
+    """Δ_TTT (%) per method (rows) and family (columns) in one protocol,
+    mean ± sample std over seeds, the best of each family in bold."""
+    kind = 'selected' if protocol == 'selected' else 'test'
+    cells = {}
+    for label in labels:
+        for f in families:
+            views = [protocol_view(r, protocol) for r in runs
+                     if r['family'] == f and r['method'] == label
+                     and r['kind'] == kind]
+            d = [v['delta_ttt'] for v in views if v is not None]
+            if d:
+                cells[label, f] = (mean_std(d), len(d))
+    shown = [lab for lab in labels if any((lab, f) in cells
+                                          for f in families)]
+    if not shown:
+        return '_no finished run_\n'
+    best = {f: max((cells[lab, f][0][0] for lab in shown
+                    if (lab, f) in cells), default=None)
+            for f in families}
+    lines = ['| method | ' + ' | '.join(families) + ' |',
+             '|' + '|'.join(['---'] * (len(families) + 1)) + '|']
+    for lab in shown:
+        row = [lab]
+        for f in families:
+            if (lab, f) not in cells:
+                row.append('—')
+                continue
+            (m, sd), n = cells[lab, f]
+            c = fmt_ms(m, sd, 1, signed=True) + (f' ({n})' if n == 1 else '')
+            row.append(f'**{c}**' if m == best[f] else c)
+        lines.append('| ' + ' | '.join(row) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
 def table1(runs: List[dict], family: str, protocol: str,
            labels: Sequence[str], source_rows: Optional[List[dict]] = None,
            unavailable: Optional[Dict[str, str]] = None) -> str:
@@ -1307,6 +1343,10 @@ class Benchmark:
                         'validation target, another generator seed; no test '
                         'labels)'
         }
+        lines += ['## Summary: Δ_TTT (%) per method and family', '']
+        for p in protocols:
+            lines += [f'*{titles[p]}*', '',
+                      summary_table(runs, families, labels, p)]
         figures = {}
         for f in families:
             lines += [f'## Family `{f}`', '']

@@ -317,3 +317,29 @@ def test_results_json_keeps_runs_of_earlier_invocations(tmp_path):
     assert runs == {'test/TRTTT/seed0/mixed': 1.0,
                     'test/TENT/seed0/mixed': 4.0,
                     'test/TRTTT/seed2/mixed': 3.0}
+
+
+def test_summary_table_per_method_and_family():
+    def run(method, family, seed, d, kind='test'):
+        return dict(method=method, family=family, seed=seed, kind=kind,
+                    status='done', delta_ttt=d, adapted={}, per_task={},
+                    base={})
+    runs = [run('A', 'mixed', 0, 10.0), run('A', 'mixed', 1, 20.0),
+            run('B', 'mixed', 0, 30.0), run('B', 'mixed', 1, 10.0),
+            run('A', 'geometry', 0, -1.0), run('B', 'geometry', 0, -2.0),
+            run('B', 'geometry', 1, -4.0),
+            run('A', 'mixed', 0, 99.0, kind='selected')]
+    text = bm.summary_table(runs, ['geometry', 'mixed'], ['A', 'B', 'C'],
+                            'last')
+    lines = text.splitlines()
+    assert lines[0] == '| method | geometry | mixed |'
+    a = next(x for x in lines if x.startswith('| A '))
+    b = next(x for x in lines if x.startswith('| B '))
+    # A: geometry one seed (marked), the best there; mixed 15 ± 7.07
+    assert a == '| A | **-1.0 ± 0.0 (1)** | +15.0 ± 7.1 |'
+    # B: geometry -3 ± 1.41; mixed 20 ± 14.14, the best
+    assert b == '| B | -3.0 ± 1.4 | **+20.0 ± 14.1** |'
+    assert not any(x.startswith('| C ') for x in lines)  # no run
+    sel = bm.summary_table(runs, ['geometry', 'mixed'], ['A', 'B'],
+                           'selected')
+    assert '| A | — | **+99.0 ± 0.0 (1)** |' in sel
