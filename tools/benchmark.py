@@ -382,17 +382,40 @@ def protocol_view(run: dict, protocol: str) -> Optional[dict]:
 
 
 def summary_table(runs: List[dict], families: Sequence[str],
-                  labels: Sequence[str], protocol: str) -> str:
+                  labels: Sequence[str], protocol: str,
+                  common: Optional[Dict[tuple, dict]] = None) -> str:
     """Δ_TTT (%) per method (rows) and family (columns) in one protocol,
-    mean ± sample std over seeds, the best of each family in bold."""
+    mean ± sample std over seeds, the best of each family in bold.
+
+    With ``common`` ((family, seed) -> metrics of one shared reference, the
+    source-only model on that target) each cell is instead the relative
+    change of the method's adapted metrics against that common reference,
+    so methods whose own source models start from different points are
+    compared on one yardstick."""
+    from trttt_mm.evaluation.delta_ttt import delta_ttt
     kind = 'selected' if protocol == 'selected' else 'test'
     cells = {}
     for label in labels:
         for f in families:
-            views = [protocol_view(r, protocol) for r in runs
-                     if r['family'] == f and r['method'] == label
-                     and r['kind'] == kind]
-            d = [v['delta_ttt'] for v in views if v is not None]
+            sel = [r for r in runs if r['family'] == f and
+                   r['method'] == label and r['kind'] == kind]
+            d = []
+            for r in sel:
+                v = protocol_view(r, protocol)
+                if v is None:
+                    continue
+                if common is None:
+                    d.append(v['delta_ttt'])
+                    continue
+                ref = common.get((f, r.get('seed')))
+                keys = [k for k in TASK_KEYS
+                        if ref and k in ref and k in v['adapted']]
+                if keys:
+                    try:
+                        d.append(delta_ttt(ref, v['adapted'],
+                                           keys)['delta_ttt'])
+                    except ValueError:
+                        pass
             if d:
                 cells[label, f] = (mean_std(d), len(d))
     shown = [lab for lab in labels if any((lab, f) in cells
@@ -1347,6 +1370,21 @@ class Benchmark:
         for p in protocols:
             lines += [f'*{titles[p]}*', '',
                       summary_table(runs, families, labels, p)]
+        common = {(r['family'], r.get('seed')): r['metrics'] for r in evals
+                  if r.get('source') == so and r['family'] != 'source_val'}
+        if common:
+            lines += [
+                '## Summary on a common reference: change (%) against the '
+                'source-only model', '',
+                'Δ_TTT compares each method with *its own* source model; the '
+                'methods with an auxiliary task train their own, which start '
+                'from different points on the target. Here every adapted '
+                f'model is compared with the same one, `{so}` not adapted, on '
+                'the same target and seed (mean relative change over the '
+                'tasks, as Δ_TTT).', '']
+            for p in [q for q in protocols if q != 'best']:
+                lines += [f'*{titles[p]}*', '',
+                          summary_table(runs, families, labels, p, common)]
         figures = {}
         for f in families:
             lines += [f'## Family `{f}`', '']

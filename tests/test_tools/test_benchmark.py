@@ -343,3 +343,25 @@ def test_summary_table_per_method_and_family():
     sel = bm.summary_table(runs, ['geometry', 'mixed'], ['A', 'B'],
                            'selected')
     assert '| A | — | **+99.0 ± 0.0 (1)** |' in sel
+
+
+def test_summary_table_on_a_common_reference():
+    """Two methods with different source models: against the shared
+    source-only reference the one whose own source started lower but ends
+    at the same adapted metrics gets the same score."""
+    def run(method, seed, base, adapted):
+        return dict(method=method, family='appearance', seed=seed,
+                    kind='test', status='done', delta_ttt=None,
+                    adapted={'semseg/mIoU': adapted},
+                    base={'semseg/mIoU': base}, per_task={})
+    runs = [run('Own', 0, 5.0, 12.0), run('Plain', 0, 10.0, 12.0),
+            run('Own', 1, 5.0, 15.0), run('Plain', 1, 10.0, 15.0)]
+    common = {('appearance', 0): {'semseg/mIoU': 10.0},
+              ('appearance', 1): {'semseg/mIoU': 10.0}}
+    text = bm.summary_table(runs, ['appearance'], ['Own', 'Plain'], 'last',
+                            common)
+    own = next(x for x in text.splitlines() if x.startswith('| Own '))
+    plain = next(x for x in text.splitlines() if x.startswith('| Plain '))
+    # +20 % and +50 % against the common 10.0: mean 35, std 21.2
+    assert own == '| Own | **+35.0 ± 21.2** |'
+    assert plain == '| Plain | **+35.0 ± 21.2** |'
