@@ -496,10 +496,17 @@ def table1(runs: List[dict], family: str, protocol: str,
     return '\n'.join(lines) + '\n'
 
 
+#: Paired comparison: a difference of at most this many Δ_TTT points is a
+#: tie, not a win or a loss (run-to-run arithmetic noise; a control that
+#: reproduces the reference to 1e-3 points must not count as beaten).
+TIE_POINTS = 0.05
+
+
 def paired(runs: List[dict], family: str, reference: str,
            labels: Sequence[str], protocol: str = 'last') -> dict:
     """Per seed: the reference method's Δ_TTT minus the best other method's
-    (the methods that finished on that seed)."""
+    (the methods that finished on that seed); a win when the difference is
+    above :data:`TIE_POINTS`, a tie within it."""
     kind = 'selected' if protocol == 'selected' else 'test'
     by_seed: Dict[int, Dict[str, float]] = {}
     for r in runs:
@@ -521,10 +528,11 @@ def paired(runs: List[dict], family: str, reference: str,
         rows.append(dict(seed=seed, reference=d[reference],
                          best_other=best_label,
                          best_other_delta=others[best_label], diff=diff,
-                         win=diff > 0))
+                         win=diff > TIE_POINTS,
+                         tie=abs(diff) <= TIE_POINTS))
     return dict(family=family, protocol=protocol, reference=reference,
                 rows=rows, wins=sum(r['win'] for r in rows),
-                seeds=len(rows))
+                ties=sum(r['tie'] for r in rows), seeds=len(rows))
 
 
 #: The shift table's recovered share is reported only where the family costs
@@ -1412,8 +1420,10 @@ class Benchmark:
                           f'{ref} minus the best other method, per seed', '']
                 for p in protocols:
                     pc = paired(runs, f, ref, labels, p)
-                    lines.append(f'*{p}*: {ref} wins on {pc["wins"]} of '
-                                 f'{pc["seeds"]} seed(s).')
+                    tie = (f', ties (within {TIE_POINTS:g} points) on '
+                           f'{pc["ties"]}' if pc['ties'] else '')
+                    lines.append(f'*{p}*: {ref} wins on {pc["wins"]}{tie} '
+                                 f'of {pc["seeds"]} seed(s).')
                     lines.append('')
                     if pc['rows']:
                         lines += ['| seed | ' + ref + ' Δ_TTT | best other '

@@ -88,6 +88,12 @@ methods = dict(
     ClusT3=dict(hook='ClusT3Hook', source='clust3'),
     NCTTT=dict(hook='NCTTTHook', source='ncttt'),
     TRTTT=dict(hook='TRTTTHook', source='trttt'),
+    # the control of TR-TTT itself: TR-TTT's own source model, its norm
+    # statistics moved by as many passes per batch as TR-TTT's steps, no
+    # gradient (TR-TTT minus its objective)
+    TRTTTStats=dict(hook='NormStatsHook', source='trttt',
+                    overrides=dict(passes=10), lr_key='momentum',
+                    steps_key='passes'),
 )
 # The "source only" row: the plain source model, not adapted.
 source_only = 'plain'

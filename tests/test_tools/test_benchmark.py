@@ -94,6 +94,14 @@ def test_paired_comparison():
     assert pc['rows'][0]['diff'] == pytest.approx(1.0)
     assert pc['rows'][1]['diff'] == pytest.approx(-1.0)
     assert (pc['wins'], pc['seeds']) == (1, 2)
+    # a control that reproduces the reference within TIE_POINTS is a tie
+    runs = [_run('R', 0, 5.0), _run('C', 0, 5.0 - 1e-3), _run('X', 0, 1.0),
+            _run('R', 1, 5.0), _run('C', 1, 5.0 - 0.2)]
+    pc = bm.paired(runs, 'mixed', 'R', ['R', 'C', 'X'])
+    assert bm.TIE_POINTS == 0.05
+    assert [r['tie'] for r in pc['rows']] == [True, False]
+    assert [r['win'] for r in pc['rows']] == [False, True]
+    assert (pc['wins'], pc['ties'], pc['seeds']) == (1, 1, 2)
 
 
 def test_shift_table_recovered_share():
