@@ -597,14 +597,20 @@ def shift_table(family: str, source_val: List[dict], target: List[dict],
 
 
 def fig3(runs: List[dict], family: str, labels: Sequence[str],
-         path: str) -> bool:
-    """Running Δ_TTT over the stream (mean ± std over seeds) per method."""
+         path: str, reference: Optional[str] = None) -> bool:
+    """Running Δ_TTT over the stream (mean ± std over seeds) per method:
+    a colour and a line style of its own for each (20 colours), the
+    ``reference`` method thick, so that a method hidden under another one
+    (a control that reproduces it) still shows; the legend beside the
+    axes."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    colours = plt.get_cmap('tab20').colors
+    styles = ('-', '--', '-.', ':')
+    fig, ax = plt.subplots(figsize=(8.4, 4.2), dpi=110)
     drawn = 0
-    for label in labels:
+    for i_label, label in enumerate(labels):
         sel = [r for r in runs if r['family'] == family and
                r['method'] == label and r['kind'] == 'test' and
                r.get('status') == 'done' and r.get('curve')]
@@ -618,7 +624,13 @@ def fig3(runs: List[dict], family: str, labels: Sequence[str],
             ys.append(float('nan') if m is None else m)
             es.append(0.0 if s is None else s)
         spb = statistics.fmean(r['steps_per_batch'] for r in sel)
+        ref = label == reference
         line, = ax.plot(xs, ys, marker='o', ms=3,
+                        color=colours[(2 * i_label) % 20 + (i_label // 10)
+                                      % 2],
+                        ls=styles[i_label % len(styles)],
+                        lw=3.5 if ref else 1.4, zorder=3 if ref else 4,
+                        alpha=0.6 if ref else 1.0,
                         label=f'{label} ({spb:g} steps/batch)')
         if len(sel) > 1:
             ax.fill_between(xs, [y - e for y, e in zip(ys, es)],
@@ -632,7 +644,8 @@ def fig3(runs: List[dict], family: str, labels: Sequence[str],
     ax.set_xlabel('target images seen (online stream)')
     ax.set_ylabel('running Δ_TTT (%)')
     ax.set_title(f'{family} shift: running Δ_TTT (mean ± std over seeds)')
-    ax.legend(fontsize=7, loc='best')
+    ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1.0),
+              borderaxespad=0.0)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
@@ -1412,7 +1425,7 @@ class Benchmark:
                                  tg if p != 'best' else None,
                                  self.unavailable)]
             png = osp.join(self.work_dir, f'fig3_{f}.png')
-            if fig3(runs, f, labels, png):
+            if fig3(runs, f, labels, png, ref):
                 figures[f] = png
                 lines += [f'![Fig. 3, {f}](fig3_{f}.png)', '']
             if ref:
