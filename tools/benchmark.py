@@ -589,9 +589,15 @@ def shift_table(family: str, source_val: List[dict], target: List[dict],
                     gap = sv[sd][k] - tg[sd][k]
                     if sd in ch and ch[sd] <= -MIN_LOSS_PCT:
                         rec.append((rc[sd][k] - tg[sd][k]) / gap * 100.0)
-            cells += [fmt_ms(*mean_std(r), d),
-                      fmt_ms(*mean_std(rec), 1, signed=True) if rec or not r
-                      else f'n/a (loss < {MIN_LOSS_PCT:g} %)']
+            if rec:
+                share = fmt_ms(*mean_std(rec), 1, signed=True)
+                if len(rec) < len(r):  # the seeds with a loss only
+                    share += f' ({len(rec)} of {len(r)} seeds)'
+            elif r:
+                share = f'n/a (loss < {MIN_LOSS_PCT:g} %)'
+            else:
+                share = '—'
+            cells += [fmt_ms(*mean_std(r), d), share]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 

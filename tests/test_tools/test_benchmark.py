@@ -302,6 +302,13 @@ def test_shift_table_no_share_without_a_loss():
     assert line['mIoU'].endswith('| 50.00 ± 0.00 | n/a (loss < 5 %) |')
     assert line['depth'].endswith('| n/a (loss < 5 %) |')  # a gain
     assert line['edge'].endswith('| +50.0 ± 0.0 |')  # -50 %: half back
+    # two seeds, a loss on one only: the share says so
+    sv.append(dict(seed=1, metrics={'edge/rmse': 0.40}))
+    tg.append(dict(seed=1, metrics={'edge/rmse': 0.41}))
+    rec.append(dict(seed=1, status='done', adapted={'edge/rmse': 0.40}))
+    text = bm.shift_table('content', sv, tg, {'NormStats': rec})
+    edge = next(x for x in text.splitlines() if 'edge' in x)
+    assert edge.endswith('| +50.0 ± 0.0 (1 of 2 seeds) |')
 
 
 def test_results_json_keeps_runs_of_earlier_invocations(tmp_path):
