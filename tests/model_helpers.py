@@ -51,3 +51,27 @@ def make_batch(n=2, h=40, w=50, seed=0):
                 data=(torch.rand(1, h, w, generator=g) > .8).float())))
         samples.append(ds)
     return dict(inputs=inputs, data_samples=samples)
+
+
+def assert_base_and_delta(metrics):
+    """A test-time run with ``eval_source`` reports the base metrics, and
+    Δ_TTT exactly when it is defined: not when a primary base metric is 0
+    (a tiny, briefly trained model can score mIoU 0: the relative change
+    divides by zero) or an adapted one is not finite (a tiny model that an
+    adaptation step blew up predicts NaN, which the metric counts in
+    ``<task>/nonfinite``)."""
+    import math
+
+    from trttt_mm.evaluation import PRIMARY_KEYS
+    base = {k: metrics[f'base/{k}'] for k in PRIMARY_KEYS
+            if f'base/{k}' in metrics}
+    assert 'base/semseg/mIoU' in metrics and base, sorted(metrics)
+    adapted = [metrics[k] for k in PRIMARY_KEYS if k in metrics]
+    if all(v != 0 for v in base.values()) and all(
+            math.isfinite(v) for v in adapted):
+        assert 'delta_ttt' in metrics
+    else:
+        assert 'delta_ttt' not in metrics
+        if not all(math.isfinite(v) for v in adapted):
+            assert sum(metrics[f'{t}/nonfinite'] for t in (
+                'semseg', 'depth', 'normal', 'edge')) > 0

@@ -22,7 +22,7 @@ from trttt_mm.models.aux_heads.cluster_head import cluster_loss
 from trttt_mm.models.aux_heads.noise_contrast_head import soft_noise_target
 
 import toy_data  # noqa: F401  (registers ToyMultiTaskDataset)
-from model_helpers import make_batch, small_model_cfg
+from model_helpers import assert_base_and_delta, make_batch, small_model_cfg
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
@@ -428,5 +428,5 @@ def test_tools_end_to_end(method, bench, tmp_path, one_thread):
     assert metrics['ttt/nonfinite_skips'] == 0
     assert all(metrics[f'{t}/nonfinite'] == 0
                for t in ('semseg', 'depth', 'normal', 'edge'))
-    assert 'delta_ttt' in metrics and 'base/semseg/mIoU' in metrics
+    assert_base_and_delta(metrics)
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from trttt_mm.datasets.synthetic import generate_benchmark
+from model_helpers import assert_base_and_delta
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CONFIG = osp.join(ROOT, 'configs', 'trttt', 'synth_t2n.py')
@@ -181,7 +182,7 @@ def test_two_process_cpu_trttt(trained, bench, tmp_path):
     metrics = json.load(open(out))
     # 8 target images, 2 ranks x batch 2 -> 2 batches per rank, 2 steps each
     assert metrics['ttt/steps'] == 4
-    assert 'delta_ttt' in metrics and 'base/semseg/mIoU' in metrics
+    assert_base_and_delta(metrics)
 
 
 def test_bad_tool_inputs_are_named(tmp_path):
