@@ -36,6 +36,27 @@ class NaNAtStepTwoHook(TRTTTHook):
         return losses
 
 
+@HOOKS.register_module(force=True)
+class OverflowAtStepTwoHook(TRTTTHook):
+    """TR-TTT whose second optimizer update leaves an infinite weight (as an
+    overflowing update would), with finite loss and gradients."""
+
+    def _build_optimizer(self, model):
+        opt = super()._build_optimizer(model)
+        orig = opt.step
+
+        def step(*args, **kwargs):
+            out = orig(*args, **kwargs)
+            self.updates = getattr(self, 'updates', 0) + 1
+            if self.updates == 2:
+                with torch.no_grad():
+                    self._params[0].view(-1)[0] = float('inf')
+            return out
+
+        opt.step = step
+        return opt
+
+
 class TestTTTHooks(RunnerTestCase):
 
     def setUp(self):
@@ -137,6 +158,27 @@ class TestTTTHooks(RunnerTestCase):
         assert _equal(source, _state(runner.model))
         for v in runner.model.state_dict().values():
             assert torch.isfinite(v.float()).all()
+
+    def test_overflowing_update_is_rolled_back_with_the_optimizer(self):
+        """Finite loss and gradients, but the update leaves a non-finite
+        weight: the batch is rolled back whole (weights and the optimizer's
+        momentum), the model stays finite and the skip is counted."""
+        runner = self._runner(type='OverflowAtStepTwoHook', steps=3,
+                              optimizer=dict(type='SGD', lr=0.05,
+                                             momentum=0.9),
+                              loss_scale=1.0, restore_after=False,
+                              reset='single_batch')
+        source = _state(runner.model)
+        metrics = runner.test()
+        hook = self._hook(runner, OverflowAtStepTwoHook)
+        assert hook.updates == 2
+        assert metrics['ttt/nonfinite_skips'] == 1
+        assert metrics['ttt/steps'] == 0
+        assert _equal(source, _state(runner.model))
+        for v in runner.model.state_dict().values():
+            assert torch.isfinite(v.float()).all()
+        # the momentum of the two rolled-back updates is gone too
+        assert hook.optimizer.state_dict()['state'] == {}
 
     def test_nan_running_statistics_trigger_the_guard_and_the_metric(self):
         """A NaN running mean keeps the train-mode loss finite; the guard

@@ -15,6 +15,7 @@ after the checkpoint is loaded: configure layers, register forward hooks,
 check source statistics) and :meth:`teardown`. Monitoring (the unadapted model,
 running metrics, the curve, Δ_TTT) is :class:`TTTMonitorHook`'s job.
 """
+import copy
 import math
 import numbers
 import re
@@ -403,6 +404,8 @@ class BaseTTTHook(Hook):
     def _adapt(self, runner, model: nn.Module, data_batch) -> List[float]:
         forward = self._forward_fn(runner)
         last_good = self._clone_state(model)
+        # the optimizer's state (momentum, moments) rolls back with them
+        opt_good = copy.deepcopy(self.optimizer.state_dict())
         self._set_mode(model, self.norm_mode)
         record = []
         with torch.enable_grad():
@@ -433,11 +436,27 @@ class BaseTTTHook(Hook):
                         reason = f'non-finite gradient in {len(bad)} tensors'
                     if self._any_rank(reason is not None, self._device):
                         reason = reason or 'a fault on another rank'
+                if reason is None:
+                    if self.grad_clip is not None:
+                        torch.nn.utils.clip_grad_norm_(self._params,
+                                                       self.grad_clip)
+                    self.optimizer.step()
+                    # finite gradients can still step to an overflow (a
+                    # huge gradient times the learning rate)
+                    bad = [p for p in self._params
+                           if not torch.isfinite(p.detach()).all()]
+                    if bad:
+                        reason = (f'non-finite parameters after the update '
+                                  f'in {len(bad)} tensors')
+                    if self._any_rank(reason is not None, self._device):
+                        reason = reason or 'a fault on another rank'
                 if reason is not None:
-                    # Parameters were not stepped, but running statistics
-                    # may have moved: restore the batch's starting weights.
+                    # Running statistics (and, after an overflowing update,
+                    # parameters) may have moved: restore the batch's
+                    # starting weights.
                     self.optimizer.zero_grad(set_to_none=True)
                     model.load_state_dict(last_good)
+                    self.optimizer.load_state_dict(opt_good)
                     self.nonfinite_skips += 1
                     print_log(
                         f'[{type(self).__name__}] step {step}: {reason}; '
@@ -445,10 +464,6 @@ class BaseTTTHook(Hook):
                         f'restored ({self.nonfinite_skips} so far)',
                         logger='current', level=30)
                     return []
-                if self.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(self._params,
-                                                   self.grad_clip)
-                self.optimizer.step()
                 record.append(float(loss.detach()))
         self.total_steps += len(record)
         return record
