@@ -63,6 +63,8 @@ from typing import Dict, List, Optional, Sequence
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 sys.path.insert(0, ROOT)
 
+from trttt_mm.utils.jsonio import read_json  # noqa: E402
+
 #: Bump when the meaning of a run's result changes (invalidates done.json).
 BENCHMARK_VERSION = 1
 #: Per-task keys of Table 1 (each task's primary metric), in task order.
@@ -277,14 +279,6 @@ def write_json(path: str, data) -> None:
     with open(tmp, 'w') as f:
         json.dump(data, f, indent=1)
     os.replace(tmp, path)
-
-
-def read_json(path: str):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 # ---------------------------------------------------------------------------

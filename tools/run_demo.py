@@ -18,7 +18,8 @@ ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 sys.path.insert(0, ROOT)
 
 from trttt_mm.datasets.synthetic.benchmark import (  # noqa: E402
-    DEFAULTS, GENERATOR)
+    DEFAULTS, GENERATOR, read_meta)
+from trttt_mm.utils import read_json  # noqa: E402
 from trttt_mm.evaluation.delta_ttt import delta_ttt  # noqa: E402
 
 PRIMARY = ('semseg/mIoU', 'depth/rmse', 'normal/mean_angle', 'edge/rmse')
@@ -42,18 +43,6 @@ def table(title, cols, rows):
     print(f'\n{title}\n{line}\n' + '-' * len(line))
     for r in rows:
         print('  '.join(str(c).ljust(w) for c, w in zip(r, widths)))
-
-
-def data_params(data_dir):
-    """The generator's meta.json of ``data_dir`` (None: none there)."""
-    path = osp.join(data_dir, 'meta.json')
-    if not osp.isfile(path):
-        return None
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def same_size(meta):
@@ -82,7 +71,7 @@ def main():
     data_dir = osp.join(ROOT, 'data', 'synth')
     gen = [py, 'tools/data/make_synthetic.py', '--out', 'data/synth',
            '--seed', str(args.data_seed)]
-    old = data_params(data_dir)
+    old = read_meta(data_dir)
     if old is not None and old.get('generator') == GENERATOR and \
             old.get('params', {}).get('seed') == args.data_seed and \
             not same_size(old):
@@ -95,7 +84,7 @@ def main():
         gen.append('--force')
     run(gen, osp.join(wd, 'make_synthetic.log'))
     print(f'  data ready ({time.time() - t0:.0f}s)')
-    data = data_params(data_dir)
+    data = read_meta(data_dir)
 
     train_dir = osp.join(wd, 'train')
     last = osp.join(train_dir, 'last_checkpoint')
@@ -104,11 +93,7 @@ def main():
                     data=data.get('params') if data else None)
     reuse = not args.retrain and osp.isfile(last)
     if reuse:
-        trained = None
-        if osp.isfile(settings_path):
-            with open(settings_path) as f:
-                trained = json.load(f)
-        if trained != json.loads(json.dumps(settings)):
+        if read_json(settings_path) != json.loads(json.dumps(settings)):
             print(f'  the model in {train_dir} was trained with other '
                   'settings (config, seed or data): training again')
             reuse = False

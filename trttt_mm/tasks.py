@@ -108,10 +108,10 @@ def activate(task: str, raw: torch.Tensor) -> torch.Tensor:
 
 def normalize_channels(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """``x / max(||x||_2, eps)`` over dim 1 (what ``F.normalize(x, dim=1,
-    eps=eps)`` computes), as one reduction and an ``rsqrt``: about 5x faster
-    forward+backward on CPU for (B, 3, H, W) maps, where ``F.normalize``'s
-    strided norm dominated the normal loss (tools/analysis/
-    profile_train_step.py). All-zero vectors stay zero."""
+    eps=eps)`` computes), as one reduction and an ``rsqrt`` instead of a
+    strided norm: about 5x faster forward+backward on CPU for (B, 3, H, W)
+    maps (docs/benchmarks.md, ``make demo``). All-zero vectors stay
+    zero."""
     return x * torch.rsqrt(
         (x * x).sum(dim=1, keepdim=True).clamp_min(eps * eps))
 

@@ -24,6 +24,16 @@ def _equal(a, b):
     return all(torch.equal(a[k], b[k]) for k in a)
 
 
+def _assert_batch_rolled_back(runner, source, metrics):
+    """One skip, no step of the batch counted, the weights the batch started
+    with (here the source) back, every tensor finite."""
+    assert metrics['ttt/nonfinite_skips'] == 1
+    assert metrics['ttt/steps'] == 0
+    assert _equal(source, _state(runner.model))
+    for v in runner.model.state_dict().values():
+        assert torch.isfinite(v.float()).all()
+
+
 @HOOKS.register_module(force=True)
 class NaNAtStepTwoHook(TRTTTHook):
     """TR-TTT whose loss turns NaN on the third step of the first batch."""
@@ -150,14 +160,8 @@ class TestTTTHooks(RunnerTestCase):
         metrics = runner.test()
         hook = self._hook(runner, NaNAtStepTwoHook)
         assert hook.nonfinite_skips == 1
-        assert metrics['ttt/nonfinite_skips'] == 1
-        # two good steps, then NaN: the batch is rolled back whole, so no
-        # step of it counts
-        assert metrics['ttt/steps'] == 0
-        # the last good weights are those at the start of the batch
-        assert _equal(source, _state(runner.model))
-        for v in runner.model.state_dict().values():
-            assert torch.isfinite(v.float()).all()
+        # two good steps, then NaN: the batch is rolled back whole
+        _assert_batch_rolled_back(runner, source, metrics)
 
     def test_overflowing_update_is_rolled_back_with_the_optimizer(self):
         """Finite loss and gradients, but the update leaves a non-finite
@@ -172,11 +176,7 @@ class TestTTTHooks(RunnerTestCase):
         metrics = runner.test()
         hook = self._hook(runner, OverflowAtStepTwoHook)
         assert hook.updates == 2
-        assert metrics['ttt/nonfinite_skips'] == 1
-        assert metrics['ttt/steps'] == 0
-        assert _equal(source, _state(runner.model))
-        for v in runner.model.state_dict().values():
-            assert torch.isfinite(v.float()).all()
+        _assert_batch_rolled_back(runner, source, metrics)
         # the momentum of the two rolled-back updates is gone too
         assert hook.optimizer.state_dict()['state'] == {}
 

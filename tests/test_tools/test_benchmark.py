@@ -1,7 +1,6 @@
 """tools/benchmark.py: the analysis (pure functions), a 2-iteration smoke run
 through the real entry points (default suite), and the --quick run
 (``@pytest.mark.benchmark``, excluded by ``make test``)."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -10,19 +9,13 @@ import sys
 
 import pytest
 
+from tool_helpers import load_tool
+
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CONFIG = osp.join(ROOT, 'configs', 'benchmark', 'synth.py')
 
 
-def load_tool():
-    path = osp.join(ROOT, 'tools', 'benchmark.py')
-    spec = importlib.util.spec_from_file_location('benchmark_tool', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-bm = load_tool()
+bm = load_tool('benchmark')
 
 
 # ---------------------------------------------------------------- analysis

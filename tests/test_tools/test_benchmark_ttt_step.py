@@ -1,21 +1,10 @@
 """tools/analysis/benchmark_ttt_step.py: the step-cost measurement of the
 benchmark's cost table, on a tiny model."""
-import importlib.util
-import os.path as osp
 
 import pytest
 
 from model_helpers import small_model_cfg
-
-ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-
-
-def load_tool(name):
-    path = osp.join(ROOT, 'tools', 'analysis', name + '.py')
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from tool_helpers import load_tool
 
 
 def write_config(path, aux_heads, **extra):
@@ -54,7 +43,7 @@ def test_step_cost_with_chunked_source_stats(tmp_path, hook):
     one batch of 2: the tool fills its statistics from enough distinct
     random batches instead of failing in ``stats_end``."""
     cfg = write_config(tmp_path / 'tiny.py', SIMCLR)
-    res = load_tool('benchmark_ttt_step').main([cfg, '--hook', hook, '--batch-size', '2',
+    res = load_tool('analysis/benchmark_ttt_step').main([cfg, '--hook', hook, '--batch-size', '2',
                         '--height', '32', '--width', '32', '--repeats', '1',
                         '--device', 'cpu'])
     assert res['hook'] == hook
@@ -72,7 +61,7 @@ def test_profile_train_step_phases_and_ablation(tmp_path, capsys):
     relation = small_model_cfg()['aux_heads']
     cfg = write_config(tmp_path / 'tiny.py', relation, optim_wrapper=dict(
         type='OptimWrapper', optimizer=dict(type='SGD', lr=0.01)))
-    tool = load_tool('profile_train_step')
+    tool = load_tool('analysis/profile_train_step')
     res = tool.main([cfg, '--batch-size', '2', '--height', '32',
                      '--width', '32', '--repeats', '1', '--top', '5',
                      '--device', 'cpu'])

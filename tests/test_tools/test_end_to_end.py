@@ -1,6 +1,5 @@
 """train -> checkpoint -> test -> TR-TTT through the project's own tools."""
 import hashlib
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -12,17 +11,10 @@ import torch
 
 from trttt_mm.datasets.synthetic import generate_benchmark
 from model_helpers import assert_base_and_delta
+from tool_helpers import load_tool
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CONFIG = osp.join(ROOT, 'configs', 'trttt', 'synth_t2n.py')
-
-
-def load_tool(name):
-    path = osp.join(ROOT, 'tools', *name.split('/')) + '.py'
-    spec = importlib.util.spec_from_file_location(name.replace('/', '_'), path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def data_options(root):

@@ -1,29 +1,21 @@
 """tools/run_demo.py: recognising demo data of an earlier image size."""
-import importlib.util
 import json
-import os.path as osp
 
-ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-
-
-def _demo():
-    path = osp.join(ROOT, 'tools', 'run_demo.py')
-    spec = importlib.util.spec_from_file_location('run_demo', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from tool_helpers import load_tool
 
 
-def test_data_params_and_same_size(tmp_path):
-    demo = _demo()
-    from trttt_mm.datasets.synthetic.benchmark import DEFAULTS
-    assert demo.data_params(str(tmp_path)) is None  # no meta.json
+def test_read_meta_and_same_size(tmp_path):
+    demo = load_tool('run_demo')
+    from trttt_mm.datasets.synthetic.benchmark import DEFAULTS, read_meta
+    assert read_meta(str(tmp_path)) is None  # no meta.json
     (tmp_path / 'meta.json').write_text('{not json')
-    assert demo.data_params(str(tmp_path)) is None  # unreadable: no claim
+    assert read_meta(str(tmp_path)) is None  # unreadable: no claim
+    (tmp_path / 'meta.json').write_text('[1, 2]')
+    assert read_meta(str(tmp_path)) is None  # not a generator's meta
     meta = dict(generator='trttt_mm.datasets.synthetic',
                 params=dict(seed=0, height=96, width=128))
     (tmp_path / 'meta.json').write_text(json.dumps(meta))
-    assert demo.data_params(str(tmp_path)) == meta
+    assert read_meta(str(tmp_path)) == meta
     # the pre-change demo data (96x128) are not the current size
     assert not demo.same_size(meta)
     meta['params'].update(height=DEFAULTS['height'], width=DEFAULTS['width'])

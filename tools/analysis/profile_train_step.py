@@ -1,7 +1,8 @@
 """Where the time of one training iteration goes.
 
 ``python tools/analysis/profile_train_step.py CONFIG [--batch-size 8]
-[--height 96 --width 128] [--repeats 5] [--top 15]``
+[--height 64 --width 96] [--repeats 5] [--top 15]`` (default size: the
+demo's images)
 
 On the config's model, its optimizer and one random batch (no data needed),
 it times (median of repeats, after a warm-up):
@@ -33,8 +34,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('config')
     parser.add_argument('--batch-size', type=int, default=8)
-    parser.add_argument('--height', type=int, default=96)
-    parser.add_argument('--width', type=int, default=128)
+    parser.add_argument('--height', type=int, default=64)
+    parser.add_argument('--width', type=int, default=96)
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--top', type=int, default=15,
                         help='operators listed (0: no operator profile)')
@@ -91,13 +92,14 @@ def main(argv=None):
         model.train_step(batch, optim)
 
     def phases():
-        """One training iteration, phase by phase (same arithmetic as
-        train_step: the segmentor's loss() sums the same terms)."""
+        """One training iteration, phase by phase: the terms the
+        segmentor's loss() sums (head losses prefixed by the head's name;
+        an optional ``loss_weighting`` is left out)."""
         out, t = {}, time.perf_counter
 
         def lap(name, t0):
             sync()
-            out[name] = out.get(name, 0.0) + t() - t0
+            out[name] = t() - t0
 
         t0 = t()
         data = model.data_preprocessor(batch, True)
@@ -122,8 +124,9 @@ def main(argv=None):
         lap('main.losses', t0)
         for h in heads:
             t0 = t()
-            losses.update(model.aux_heads[h].loss(res[h], gts, model,
-                                                  inputs))
+            losses.update({
+                f'{h}.{k}': v for k, v in model.aux_heads[h].loss(
+                    res[h], gts, model, inputs).items()})
             lap(f'{h}.losses', t0)
         loss = sum(v for k, v in losses.items() if 'loss' in k)
         t0 = t()
@@ -173,8 +176,9 @@ def main(argv=None):
         print(f"step {result['step_s']:.3f} s  ({result['batch']}, "
               f"{result['threads']} thread(s), {device})")
         if heads:
-            print(f"  without auxiliary heads {result['without_aux_heads_step_s']:.3f} s"
-                  f"  -> auxiliary heads {100 * result['aux_heads_share']:.1f} %")
+            print(f"  without auxiliary heads "
+                  f"{result['without_aux_heads_step_s']:.3f} s  -> auxiliary "
+                  f"heads {100 * result['aux_heads_share']:.1f} %")
         for k, v in result['phases_s'].items():
             print(f'  {k:<28} {v:.4f} s')
         for op in result.get('top_ops', []):

@@ -6,21 +6,10 @@
 # layer1 and layer2, trained with the multi-task losses, lambda = 1). Test:
 #   python tools/test.py configs/baselines/clust3/synth_t2n.py CKPT \
 #       --tta-hook ClusT3Hook
-_base_ = [
-    '../../_base_/models/mtl_r50.py',
-    '../../_base_/datasets/synth_t2n.py',
-    '../../_base_/default_runtime.py',
-    '../../_base_/schedules/schedule_demo.py',
-]
+# The demo-scale model and its data, runtime and schedule: the source-only
+# config; this method adds its auxiliary head.
+_base_ = ['../source_only/synth_t2n.py']
 model = dict(
-    backbone=dict(
-        type='ResNetV1c', depth=18, stem_channels=32, base_channels=32,
-        contract_dilation=True, init_cfg=None),
-    decode_head=dict(
-        in_channels=[32, 64, 128, 256],
-        channels=96,
-        head_channels=32,
-        num_convs=1),
     aux_heads=dict(
         clust3=dict(
             type='ClusterHead',

@@ -8,21 +8,10 @@
 # Moments are estimated from 64 samples (source chunks; target batch +
 # queue): the 320 synthetic source images give 5 chunks (docs/methods.md,
 # "Baselines").
-_base_ = [
-    '../../_base_/models/mtl_r50.py',
-    '../../_base_/datasets/synth_t2n.py',
-    '../../_base_/default_runtime.py',
-    '../../_base_/schedules/schedule_demo.py',
-]
+# The demo-scale model and its data, runtime and schedule: the source-only
+# config; this method adds its auxiliary head.
+_base_ = ['../source_only/synth_t2n.py']
 model = dict(
-    backbone=dict(
-        type='ResNetV1c', depth=18, stem_channels=32, base_channels=32,
-        contract_dilation=True, init_cfg=None),
-    decode_head=dict(
-        in_channels=[32, 64, 128, 256],
-        channels=96,
-        head_channels=32,
-        num_convs=1),
     aux_heads=dict(
         simclr=dict(
             type='ContrastiveProjectionHead', in_index=-1, stats_chunk=64)))

@@ -5,7 +5,7 @@
 # parameters with the norm layers in train mode, the 'released' loss.
 # docs/methods.md, "TR-TTT: paper, released code and this project" lists every choice with its source.
 _base_ = [
-    '../../_base_/models/trttt_tv_r50.py',
+    '../../_base_/models/trttt_r50.py',
     '../../_base_/datasets/mt_dataloaders.py',
     '../../_base_/default_runtime.py',
     '../../_base_/schedules/schedule_60k.py',

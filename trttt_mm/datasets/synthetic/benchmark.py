@@ -29,6 +29,8 @@ import numpy as np
 from .appearance import STYLES, render_rgb, room_palette
 from .families import (DOMAIN_IDS, DOMAIN_SCENES, DOMAIN_STYLES, FAMILIES,
                        FAMILIES_VERSION, normalise_families)
+from trttt_mm.utils.jsonio import read_json
+
 from .manifest import (clear_layout, inspect_layout, read_manifest, refusal,
                        write_json_nofollow, write_manifest)
 from .raycast import GeometryMaps, render_geometry
@@ -119,12 +121,15 @@ def _normalise_layouts(layouts: Sequence[str]) -> Tuple[str, ...]:
 
 
 def _read_meta(path: str) -> Optional[dict]:
-    try:
-        with open(path) as f:
-            meta = json.load(f)
-        return meta if isinstance(meta, dict) else None
-    except (OSError, ValueError):
-        return None
+    meta = read_json(path)
+    return meta if isinstance(meta, dict) else None
+
+
+def read_meta(out_dir: str) -> Optional[dict]:
+    """The ``meta.json`` a generation wrote in ``out_dir`` (generator,
+    parameters, completeness), or None when there is none (or it is
+    damaged)."""
+    return _read_meta(osp.join(out_dir, 'meta.json'))
 
 
 def _write_meta(path: str, meta: dict):
