@@ -69,8 +69,10 @@ def test_profile_train_step_phases_and_ablation(tmp_path, capsys):
         'preprocess', 'encoder', 'main.forward', 'relation.forward',
         'main.losses', 'relation.losses', 'backward', 'optimizer'}
     assert res['step_s'] > 0 and res['without_aux_heads_step_s'] > 0
+    # the share comes from the unrounded times; the reported times are
+    # rounded to 0.1 ms, which on a ~20 ms tiny step moves it by < 0.01
     assert res['aux_heads_share'] == pytest.approx(
-        1 - res['without_aux_heads_step_s'] / res['step_s'], abs=2e-3)
+        1 - res['without_aux_heads_step_s'] / res['step_s'], abs=1e-2)
     assert 1 <= len(res['top_ops']) <= 5
     assert 'relation.forward' in capsys.readouterr().out
     with pytest.raises(SystemExit):
