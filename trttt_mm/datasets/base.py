@@ -35,7 +35,9 @@ DECODE_CFG_DOC = """\
   ``class_map`` (None | 't2n' | 't2p'); 8-bit PNG.
 - ``depth``: ``scale`` (metres = value / scale, default 1),
   ``invalid_value`` (raw value meaning "no depth", default None),
-  ``bit_depth`` (for PNG files, default 16). ``.npy`` files hold floats.
+  ``bit_depth`` (for PNG files, default 16). ``.npy`` files hold float
+  metres (``scale`` still applies); an integer ``.npy`` (e.g. millimetres)
+  is refused, naming the file.
 - ``normal``: ``bit_depth`` (default 8); PNG channels R, G, B hold x, y, z
   encoded as ``v / (2**bit_depth - 1) * 2 - 1``; ``.npy`` holds floats.
   Optional ``valid_label_map=dict(path_key='label_map_path',
@@ -59,6 +61,41 @@ DOCS_HINT = ('See docs/datasets.md for how to download and lay out the '
 
 class DataFormatError(ValueError):
     """A data file exists but does not hold what its format promises."""
+
+
+def check_unique_entries(entries: Sequence[str], where: str,
+                         lines: Optional[Sequence[int]] = None) -> None:
+    """Refuse a split that lists an entry (a sample id, a building) twice.
+
+    Args:
+        entries: the split's entries, in order.
+        where: what listed them, for the message (e.g. ``"split file
+            'gt_sets/val.txt'"``).
+        lines: the line number of each entry in a file (named in the
+            message), or None for positions in a list.
+
+    Raises:
+        DataFormatError: naming the first repeated entry, where it occurs,
+            and how many entries are repeated.
+    """
+    first: Dict[str, int] = {}
+    repeated: Dict[str, List[int]] = {}
+    for pos, entry in enumerate(entries):
+        at = lines[pos] if lines is not None else pos
+        if entry in first:
+            repeated.setdefault(entry, [first[entry]]).append(at)
+        else:
+            first[entry] = at
+    if not repeated:
+        return
+    entry, places = next(iter(repeated.items()))
+    unit = 'lines' if lines is not None else 'positions'
+    more = (f' ({len(repeated)} entries are repeated in all)'
+            if len(repeated) > 1 else '')
+    raise DataFormatError(
+        f'{where} lists {entry!r} {len(places)} times ({unit} '
+        f'{", ".join(map(str, places))}){more}; each entry must appear '
+        'once, or its samples are trained on and scored more than once')
 
 
 def make_palette(num_classes: int, seed: int = 0) -> List[List[int]]:
@@ -246,7 +283,8 @@ class MultiTaskDataset(BaseDataset):
         """Non-empty, non-comment lines of a split file, stripped.
 
         Raises:
-            DataFormatError: the file is not UTF-8 (or ASCII) text.
+            DataFormatError: the file is not UTF-8 (or ASCII) text, or lists
+                an entry twice (it would be trained on or scored twice).
             ValueError: the file lists no entries.
         """
         with open(path, 'rb') as f:
@@ -261,11 +299,15 @@ class MultiTaskDataset(BaseDataset):
                 f'(line {line}) does not decode; expected UTF-8 (or ASCII) '
                 'text with one entry per line (re-save it as UTF-8, e.g. '
                 f'`iconv -f latin1 -t utf-8`)') from None
-        entries = [ln.strip() for ln in text.splitlines()]
-        entries = [e for e in entries if e and not e.startswith('#')]
-        if not entries:
+        numbered = [(i, ln.strip())
+                    for i, ln in enumerate(text.splitlines(), start=1)]
+        numbered = [(i, e) for i, e in numbered
+                    if e and not e.startswith('#')]
+        if not numbered:
             raise ValueError(f'split file {path!r} lists no entries')
-        return entries
+        check_unique_entries([e for _, e in numbered], f'split file {path!r}',
+                             [i for i, _ in numbered])
+        return [e for _, e in numbered]
 
     def require_file(self,
                      path: str,

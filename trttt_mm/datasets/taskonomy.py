@@ -7,7 +7,8 @@ from typing import List, Optional, Sequence, Union
 from mmseg.registry import DATASETS
 
 from trttt_mm.tasks import TASKS
-from .base import DOCS_HINT, MultiTaskDataset, make_palette
+from .base import (DOCS_HINT, MultiTaskDataset, check_unique_entries,
+                   make_palette)
 from .class_maps import TASKONOMY_CLASSES
 
 #: omnidata domain (folder) of each task; ``edge`` may be overridden.
@@ -243,6 +244,8 @@ class TaskonomyMultiTaskDataset(MultiTaskDataset):
                 self.resolve_split_file(split, 'splits'))
         if isinstance(split, Sequence) and all(
                 isinstance(b, str) for b in split):
+            check_unique_entries(list(split),
+                                 f'{type(self).__name__}: split {split!r}')
             return list(split)
         raise TypeError(
             f'{type(self).__name__}: split must be a list of building '

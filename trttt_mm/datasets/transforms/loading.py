@@ -131,7 +131,9 @@ class LoadMultiTaskAnnotations(BaseTransform):
     - ``gt_seg_map`` ``(H, W) uint8``: train ids after the label LUT, 255 =
       ignore. File values outside the dataset's label set are an error.
     - ``gt_depth_map`` ``(H, W) float32`` metres; the invalid raw value,
-      non-finite and negative values become 0 (invalid).
+      non-finite and negative values become 0 (invalid). Integer PNGs are
+      scaled by ``decode_cfg['depth']['scale']`` (Taskonomy: ``v / 512``);
+      a ``.npy`` must hold floats (an integer array is refused).
     - ``gt_normal_map`` ``(H, W, 3) float32`` unit vectors (x, y, z). A decoded
       vector whose norm lies outside ``normal_valid_range`` is not a normal
       (e.g. omnidata's masked value (128, 128, 128) decodes to a norm of
@@ -216,6 +218,17 @@ class LoadMultiTaskAnnotations(BaseTransform):
                 raise DataFormatError(
                     f'{what} file {path!r}: expected a (H, W) float array, '
                     f'got {raw.dtype} {raw.shape}')
+            if not np.issubdtype(raw.dtype, np.floating):
+                # integers are another unit (e.g. millimetres), and a .npy
+                # carries no scale: reading them as metres is silently wrong
+                span = f' in {raw.min()}..{raw.max()}' if raw.size and \
+                    np.issubdtype(raw.dtype, np.integer) else ''
+                raise DataFormatError(
+                    f'{what} file {path!r}: holds {raw.dtype} values'
+                    f'{span}; expected float depth in metres (0 = invalid). '
+                    'Integer depth is usually millimetres: convert it, e.g. '
+                    '`np.save(path, np.load(path).astype(np.float32) / '
+                    '1000)`')
             invalid = np.zeros(raw.shape, dtype=bool)
         else:
             raw = decode_png(content, path, what, cfg.get('bit_depth', 16),
