@@ -1,0 +1,927 @@
+"""Gradient signal of a test-time objective — an ORACLE diagnostic.
+
+    python tools/analysis/gradient_signal.py CONFIG CKPT --tta-hook NAME
+        --out FILE.json [--fig FILE.png] [--num-batches 6]
+        [--norm-mode eval|train|hook] [--lrs LR ...] [--decades -1 6]
+        [--per-decade 2] [--label TEXT] [--cfg-options ttt.NAME.key=value]
+    python tools/analysis/gradient_signal.py --plot A.json B.json ...
+        --fig FILE.png
+
+**This tool reads the target labels.** It answers a question about a
+method — does the gradient of its test-time objective point where the
+target error goes down, and how large a step does that take? — and must
+never be used to choose a setting that is then reported as a test-time
+result (that would be selection on test labels; select on a validation
+target instead, as ``tools/benchmark.py --select-hparams`` does).
+
+The test-time hook ``NAME`` is built as ``tools/test.py --tta-hook NAME``
+builds it (``cfg.ttt[NAME]`` merged with ``--cfg-options``) and set up on the
+loaded checkpoint by its own ``before_test``, so its objective
+(``ttt_loss``), its loss scale, its parameter selection and its per-method
+setup (frozen parameters, forward hooks, extra statistics) are the ones a
+test run uses. For each of the first ``--num-batches`` target batches,
+starting every batch from the source weights:
+
+* ``g_obj``: the gradient of ``loss_scale · Σ ttt_loss`` (the direction the
+  hook steps along), with the norm layers in ``--norm-mode`` (default
+  ``eval``: frozen statistics, so that only the gradient acts; ``train``:
+  the norm layers the hook would put in train mode use batch statistics and
+  their running statistics move, as while adapting; ``hook``: the hook's
+  own ``norm_mode``);
+* ``g_sup``: the gradient of the supervised target loss — the model's own
+  training losses (``decode_head.loss_by_task``, weighted as in training) on
+  the batch's labels — with the model in its prediction mode;
+* over the adapted parameters: the cosine of the two, both norms, and the
+  same per parameter group (``backbone``, ``neck``, ``decode_head``,
+  ``aux_heads.<name>``, ...) and over the main branch (``cosine_main``: the
+  adapted parameters of the backbone, neck and decode head);
+* the one-step look-ahead: for every learning rate ``lr`` of the grid, the
+  relative change ``(L_after − L_before) / L_before`` of the supervised loss
+  on the same batch and on the next batch after ``θ ← θ − lr · g_obj`` (one
+  plain SGD step; ``g_obj`` includes the hook's loss scale, so ``lr`` is
+  the hook's own learning rate and the grid contains the step the hook's
+  SGD would take), beside two controls of the same step norm: a random
+  Gaussian direction (``random``) and the supervised gradient itself
+  (``oracle``: the best first-order direction of that size);
+* ``hook_step``: the same look-ahead after one step of the hook's own
+  optimizer (fresh state, its learning rate, weight decay, momentum or
+  Adam moments, gradient clipping);
+* ``stats_only`` (norm mode ``train``): the change from the statistics the
+  objective's forward moved, with the parameters untouched (``lr = 0``).
+
+The model is restored exactly (parameters and buffers, checked) after
+every look-ahead step and after every batch. ``NormStatsHook`` takes no
+gradient: its gradient entries are null with a note, and in norm mode
+``train`` its ``stats_only`` look-ahead is one call of its
+``statistics_passes``.
+
+The grid is ``hook_lr × 10^(k / per_decade)`` for ``k`` from
+``decades[0]·per_decade`` to ``decades[1]·per_decade`` (default ×0.1 …
+×10⁶, two points per decade), or ``--lrs`` (absolute values). Writes
+``--out`` (per batch, and ``summary``: ``mean_cosine``, ``mean_cosine_main``,
+the mean gradient norms, the mean look-ahead per learning rate, the first
+learning rate at which the step helps and the best one) and a figure
+(``--fig``, default ``--out`` with ``.png``): the mean look-ahead change
+against the learning rate, one line per method. ``--plot`` draws one figure
+from several JSON files.
+"""
+import argparse
+import copy
+import json
+import math
+import os
+import os.path as osp
+import sys
+from typing import Callable, Dict, List, Optional, Sequence
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+sys.path.insert(0, ROOT)
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+#: Norm-layer modes while the objective's gradient is taken.
+NORM_MODES = ('eval', 'train', 'hook')
+#: A look-ahead "helps" when the supervised loss drops by more than this
+#: fraction (0.01 %) and more than the random control's change.
+HELP_THRESHOLD = 1e-4
+#: Parameter groups of the main branch (the supervised loss reads them).
+MAIN_GROUPS = ('backbone', 'neck', 'decode_head')
+ORACLE_NOTE = ('ORACLE diagnostic: it reads the target labels. Never use '
+               'it to select a setting that is then reported as a test-time '
+               'result.')
+NO_GRADIENT_NOTE = ('{name} takes no gradient step (it changes only '
+                    'normalisation statistics): no gradient, no cosine, no '
+                    'look-ahead along a gradient')
+
+
+# --------------------------------------------------------------- the core
+def _flat(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t.reshape(-1) for t in tensors]) if tensors else \
+        torch.zeros(0)
+
+
+def cosine(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]
+           ) -> Optional[float]:
+    """Cosine of two gradients given as lists of tensors (computed in
+    float64); None when either is zero (the angle is undefined)."""
+    fa, fb = _flat(a).double(), _flat(b).double()
+    na, nb = fa.norm(), fb.norm()
+    if fa.numel() == 0 or na == 0 or nb == 0:
+        return None
+    return float(fa.dot(fb) / (na * nb))
+
+
+def grad_norm(grads: Sequence[torch.Tensor]) -> float:
+    """Euclidean norm of a gradient given as a list of tensors."""
+    return float(_flat(grads).double().norm())
+
+
+def random_direction(grads: Sequence[torch.Tensor],
+                     generator: torch.Generator) -> List[torch.Tensor]:
+    """A Gaussian direction shaped like ``grads`` with the same norm."""
+    noise = [torch.randn(g.shape, generator=generator, dtype=torch.float64)
+             for g in grads]
+    n = grad_norm(noise)
+    scale = grad_norm(grads) / n if n > 0 else 0.0
+    return [(r * scale).to(g.dtype).to(g.device)
+            for r, g in zip(noise, grads)]
+
+
+def scaled_like(direction: Sequence[torch.Tensor],
+                grads: Sequence[torch.Tensor]) -> Optional[List[torch.Tensor]]:
+    """``direction`` rescaled to the norm of ``grads`` (None when it is 0)."""
+    n = grad_norm(direction)
+    if n == 0:
+        return None
+    scale = grad_norm(grads) / n
+    return [d * scale for d in direction]
+
+
+def lr_grid(hook_lr: float, decades: Sequence[float] = (-1, 6),
+            per_decade: int = 2) -> List[float]:
+    """``hook_lr × 10^(k / per_decade)`` for ``k`` from
+    ``decades[0]·per_decade`` to ``decades[1]·per_decade`` (the factor 1,
+    the hook's own rate, is on the grid when ``decades[0] <= 0``)."""
+    if not (isinstance(hook_lr, (int, float)) and math.isfinite(hook_lr)
+            and hook_lr > 0):
+        raise ValueError(f'the hook learning rate must be > 0 to centre the '
+                         f'grid on it, got {hook_lr!r}; give --lrs instead')
+    lo, hi = decades
+    if per_decade < 1 or hi < lo:
+        raise ValueError(f'grid: need per_decade >= 1 and decades LOW <= '
+                         f'HIGH, got per_decade={per_decade}, '
+                         f'decades={tuple(decades)}')
+    ks = range(int(round(lo * per_decade)), int(round(hi * per_decade)) + 1)
+    return [float(hook_lr * 10 ** (k / per_decade)) for k in ks]
+
+
+def _finite_or_none(x: float) -> Optional[float]:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def relative_change(after: float, before: float) -> Optional[float]:
+    """``(after − before) / before``; None when not finite (a step that
+    blew the model up) or when ``before`` is 0."""
+    if before == 0 or not math.isfinite(before):
+        return None
+    return _finite_or_none((after - before) / before)
+
+
+class Probe:
+    """What :func:`measure_batch` needs of a model and a method.
+
+    Args:
+        model: The module whose state (parameters and buffers) a look-ahead
+            changes; it is restored from a snapshot after every step.
+        params: The adapted parameters, as ``(name, parameter)`` pairs.
+        objective: ``objective(batch)`` returns the scalar the method
+            descends (its loss scale included), computed in its adapting
+            mode (it may move buffers, e.g. norm statistics).
+        supervised: ``supervised(batch)`` returns the supervised loss of
+            the batch with the model in its prediction mode.
+        optimizer: Optional ``(params) -> torch.optim.Optimizer`` building
+            the method's own optimizer for the ``hook_step`` look-ahead.
+        grad_clip: Max gradient norm of the method's step (or None).
+        stats_update: Optional ``stats_update(batch)`` moving statistics
+            without a gradient (a statistics-only method).
+    """
+
+    def __init__(self, model: nn.Module, params, objective: Callable,
+                 supervised: Callable, optimizer: Optional[Callable] = None,
+                 grad_clip: Optional[float] = None,
+                 stats_update: Optional[Callable] = None):
+        self.model = model
+        self.params = list(params)
+        self.objective = objective
+        self.supervised = supervised
+        self.optimizer = optimizer
+        self.grad_clip = grad_clip
+        self.stats_update = stats_update
+
+    # -- state
+    def snapshot(self) -> Dict[str, torch.Tensor]:
+        return {k: v.detach().clone()
+                for k, v in self.model.state_dict(keep_vars=True).items()}
+
+    def restore(self, state: Dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            own = self.model.state_dict(keep_vars=True)
+            if set(own) != set(state):
+                raise RuntimeError(
+                    'gradient_signal: the model state changed its keys '
+                    f'during a look-ahead ({sorted(set(own) ^ set(state))[:5]})')
+            for k, v in own.items():
+                v.copy_(state[k])
+
+    def same_state(self, state: Dict[str, torch.Tensor]) -> bool:
+        own = self.model.state_dict(keep_vars=True)
+        return set(own) == set(state) and all(
+            torch.equal(v.detach(), state[k]) for k, v in own.items())
+
+    # -- gradients
+    def grad(self, loss: torch.Tensor) -> List[torch.Tensor]:
+        tensors = [p for _, p in self.params]
+        if not loss.requires_grad:  # depends on none of the parameters
+            return [torch.zeros_like(p) for p in tensors]
+        grads = torch.autograd.grad(loss, tensors, allow_unused=True)
+        return [torch.zeros_like(p) if g is None else g.detach()
+                for p, g in zip(tensors, grads)]
+
+    def sup_value(self, batch) -> Optional[float]:
+        """The supervised loss of ``batch`` (no gradient); buffers a
+        prediction mode with moving statistics would change are put back."""
+        if batch is None:
+            return None
+        buffers = [(b, b.detach().clone()) for b in self.model.buffers()]
+        try:
+            with torch.no_grad():
+                return float(self.supervised(batch))
+        finally:
+            with torch.no_grad():
+                for b, v in buffers:
+                    b.copy_(v)
+
+    def step(self, direction: Sequence[torch.Tensor], lr: float) -> None:
+        with torch.no_grad():
+            for (_, p), d in zip(self.params, direction):
+                p.add_(d.to(p.dtype), alpha=-lr)
+
+
+def group_of(name: str) -> str:
+    """Parameter group of a parameter name: its top-level module, and the
+    head name for auxiliary heads (``aux_heads.relation``)."""
+    parts = name.split('.')
+    if parts[0] == 'aux_heads' and len(parts) > 1:
+        return '.'.join(parts[:2])
+    return parts[0]
+
+
+def _lookahead(probe: Probe, start: Dict[str, torch.Tensor], direction,
+               lrs: Sequence[float], batch, next_batch, base: dict,
+               state_check: bool = True) -> dict:
+    """Relative supervised-loss change after ``θ − lr·direction`` for each
+    ``lr`` (same batch and next batch), from ``start``."""
+    same, nxt = [], []
+    for lr in lrs:
+        probe.restore(start)
+        probe.step(direction, lr)
+        same.append(relative_change(probe.sup_value(batch), base['same']))
+        if next_batch is not None:
+            nxt.append(relative_change(probe.sup_value(next_batch),
+                                       base['next']))
+    probe.restore(start)
+    if state_check and not probe.same_state(start):
+        raise RuntimeError('gradient_signal: the model was not restored '
+                           'exactly after the look-ahead')
+    return dict(same=same, next=nxt if next_batch is not None else None)
+
+
+def measure_batch(probe: Probe, batch, next_batch, lrs: Sequence[float],
+                  generator: torch.Generator) -> dict:
+    """The gradient signal of one batch (see the module docstring).
+
+    ``batch`` and ``next_batch`` are whatever ``probe.objective`` and
+    ``probe.supervised`` take (``next_batch`` may be None). The model ends
+    in the state it started in (checked).
+    """
+    start = probe.snapshot()
+    names = [n for n, _ in probe.params]
+    rec = dict(sup_loss=None, sup_loss_next=None)
+    # the supervised loss and its gradient, prediction mode
+    loss = probe.supervised(batch)
+    rec['sup_loss'] = _finite_or_none(float(loss.detach()))
+    g_sup = probe.grad(loss) if probe.params else []
+    del loss
+    probe.restore(start)  # a prediction mode with moving statistics
+    rec['sup_loss_next'] = probe.sup_value(next_batch)
+    probe.restore(start)
+    base = dict(same=rec['sup_loss'], next=rec['sup_loss_next'])
+
+    if probe.params:
+        loss = probe.objective(batch)
+        rec['objective'] = _finite_or_none(float(loss.detach()))
+        g_obj = probe.grad(loss)
+        del loss
+    else:  # no gradient: statistics only
+        g_obj = None
+        rec['objective'] = None
+        if probe.stats_update is not None:
+            with torch.no_grad():
+                probe.stats_update(batch)
+    moved = probe.snapshot()  # θ0 with the statistics the objective moved
+    stats_moved = not probe.same_state(start)
+    if stats_moved:
+        rec['stats_only'] = dict(
+            same=relative_change(probe.sup_value(batch), base['same']),
+            next=None if next_batch is None else relative_change(
+                probe.sup_value(next_batch), base['next']))
+        probe.restore(moved)
+    else:
+        rec['stats_only'] = None
+
+    if g_obj is not None:
+        rec['grad_norm_objective'] = grad_norm(g_obj)
+        rec['grad_norm_supervised'] = grad_norm(g_sup)
+        rec['cosine'] = cosine(g_obj, g_sup)
+        main = [i for i, n in enumerate(names)
+                if group_of(n) in MAIN_GROUPS]
+        rec['cosine_main'] = cosine([g_obj[i] for i in main],
+                                    [g_sup[i] for i in main])
+        groups = {}
+        for i, n in enumerate(names):
+            groups.setdefault(group_of(n), []).append(i)
+        rec['groups'] = {
+            g: dict(params=sum(g_obj[i].numel() for i in idx),
+                    grad_norm_objective=grad_norm([g_obj[i] for i in idx]),
+                    grad_norm_supervised=grad_norm([g_sup[i] for i in idx]),
+                    cosine=cosine([g_obj[i] for i in idx],
+                                  [g_sup[i] for i in idx]))
+            for g, idx in groups.items()}
+        if all(math.isfinite(x) for x in (rec['grad_norm_objective'],
+                                          rec['grad_norm_supervised'])):
+            rec['lookahead'] = _lookahead(probe, moved, g_obj, lrs, batch,
+                                          next_batch, base)
+            rec['random'] = _lookahead(
+                probe, moved, random_direction(g_obj, generator), lrs, batch,
+                next_batch, base)
+            oracle = scaled_like(g_sup, g_obj)
+            rec['oracle'] = None if oracle is None else _lookahead(
+                probe, moved, oracle, lrs, batch, next_batch, base)
+        else:
+            rec['lookahead'] = rec['random'] = rec['oracle'] = None
+        rec['hook_step'] = _hook_step(probe, moved, g_obj, batch, next_batch,
+                                      base)
+    probe.restore(start)
+    if not probe.same_state(start):
+        raise RuntimeError('gradient_signal: the model was not restored '
+                           'exactly after the batch')
+    return rec
+
+
+def _hook_step(probe: Probe, start, g_obj, batch, next_batch, base
+               ) -> Optional[dict]:
+    """Look-ahead of one step of the method's own optimizer (fresh)."""
+    if probe.optimizer is None:
+        return None
+    tensors = [p for _, p in probe.params]
+    opt = probe.optimizer(tensors)  # a fresh one: its first step
+    lr = opt.param_groups[0].get('lr')
+    try:
+        probe.restore(start)
+        for p, g in zip(tensors, g_obj):
+            p.grad = g.clone()
+        if probe.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(tensors, probe.grad_clip)
+        opt.step()
+        out = dict(
+            optimizer=type(opt).__name__, lr=lr,
+            same=relative_change(probe.sup_value(batch), base['same']),
+            next=None if next_batch is None else relative_change(
+                probe.sup_value(next_batch), base['next']))
+    finally:
+        for p in tensors:
+            p.grad = None
+        probe.restore(start)
+    return out
+
+
+# ------------------------------------------------------------ the summary
+def _mean(values) -> Optional[float]:
+    values = list(values)
+    if not values or any(v is None for v in values):
+        return None
+    return sum(values) / len(values)
+
+
+def _mean_curves(batches, key: str, which: str, n: int) -> Optional[list]:
+    curves = [b[key][which] for b in batches
+              if b.get(key) and b[key].get(which) is not None]
+    if not curves:
+        return None
+    return [_mean(c[i] for c in curves) for i in range(n)]
+
+
+def first_helpful(lrs, change, control, threshold=HELP_THRESHOLD):
+    """The smallest learning rate at which the mean change is below
+    ``-threshold`` and below the random control's (None: never)."""
+    if change is None:
+        return None
+    for i, lr in enumerate(lrs):
+        c = change[i]
+        r = None if control is None else control[i]
+        if c is not None and c < -threshold and (r is None or c < r):
+            return lr
+    return None
+
+
+def summarize(batches: List[dict], lrs: Sequence[float]) -> dict:
+    """Means over the batches (a mean is None when a batch has no finite
+    value there, e.g. a step that blew the model up)."""
+    n = len(lrs)
+    cos = [b['cosine'] for b in batches if b.get('cosine') is not None]
+    out = dict(
+        batches=len(batches),
+        mean_cosine=_mean(cos) if cos else None,
+        std_cosine=(float(torch.tensor(cos, dtype=torch.float64).std())
+                    if len(cos) > 1 else None),
+        mean_cosine_main=_mean(
+            b['cosine_main'] for b in batches
+            if b.get('cosine_main') is not None) if any(
+                b.get('cosine_main') is not None for b in batches) else None,
+        grad_norm_objective=_mean(
+            b['grad_norm_objective'] for b in batches
+            if 'grad_norm_objective' in b) if batches and all(
+                'grad_norm_objective' in b for b in batches) else None,
+        grad_norm_supervised=_mean(
+            b['grad_norm_supervised'] for b in batches
+            if 'grad_norm_supervised' in b) if batches and all(
+                'grad_norm_supervised' in b for b in batches) else None,
+        help_threshold=HELP_THRESHOLD)
+    if out['grad_norm_objective'] is not None and \
+            out['grad_norm_supervised']:
+        out['grad_norm_ratio'] = (out['grad_norm_objective'] /
+                                  out['grad_norm_supervised'])
+    groups = {}
+    for b in batches:
+        for g, v in (b.get('groups') or {}).items():
+            groups.setdefault(g, []).append(v)
+    out['groups'] = {
+        g: dict(params=v[0]['params'],
+                mean_cosine=_mean(x['cosine'] for x in v
+                                  if x['cosine'] is not None)
+                if any(x['cosine'] is not None for x in v) else None,
+                grad_norm_objective=_mean(x['grad_norm_objective']
+                                          for x in v),
+                grad_norm_supervised=_mean(x['grad_norm_supervised']
+                                           for x in v))
+        for g, v in groups.items()}
+    for key in ('lookahead', 'random', 'oracle'):
+        out[key] = {w: _mean_curves(batches, key, w, n)
+                    for w in ('same', 'next')}
+    for w in ('same', 'next'):
+        la, rnd = out['lookahead'][w], out['random'][w]
+        out[f'first_helpful_lr_{w}'] = first_helpful(lrs, la, rnd)
+        best = None
+        if la is not None:
+            finite = [(c, lr) for c, lr in zip(la, lrs) if c is not None]
+            if finite:
+                best = min(finite)
+        out[f'best_lr_{w}'] = None if best is None else best[1]
+        out[f'best_change_{w}'] = None if best is None else best[0]
+    stats = [b['stats_only'] for b in batches if b.get('stats_only')]
+    out['stats_only'] = None if not stats else {
+        w: _mean(s[w] for s in stats) for w in ('same', 'next')}
+    steps = [b['hook_step'] for b in batches if b.get('hook_step')]
+    out['hook_step'] = None if not steps else dict(
+        optimizer=steps[0]['optimizer'], lr=steps[0]['lr'],
+        **{w: _mean(s[w] for s in steps) for w in ('same', 'next')})
+    return out
+
+
+# ------------------------------------------------------- the mm wiring
+class HookHost:
+    """What a test-time hook's ``before_test``/``after_test`` read of a
+    runner: the model, the message hub (the keys the checkpoint did not
+    hold) and a logger."""
+
+    def __init__(self, model: nn.Module, missing_keys: Sequence[str]):
+        from mmengine.logging import MessageHub, MMLogger
+        from trttt_mm.utils.checkpoint import MISSING_KEYS_INFO
+        self.model = model
+        self.message_hub = MessageHub.get_instance('gradient_signal')
+        self.message_hub.update_info(MISSING_KEYS_INFO, list(missing_keys),
+                                     resumed=False)
+        self.logger = MMLogger.get_instance('gradient_signal')
+
+
+def _load_test_tool():
+    """tools/test.py as a module (its hook-building helpers)."""
+    import importlib.util
+    path = osp.join(ROOT, 'tools', 'test.py')
+    spec = importlib.util.spec_from_file_location('trttt_tools_test', path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def build_hook(cfg, name: str):
+    """The hook ``tools/test.py --tta-hook NAME`` would add: ``cfg.ttt[NAME]``
+    (after ``--cfg-options``) with ``type=NAME``."""
+    from mmseg.registry import HOOKS
+    test_tool = _load_test_tool()
+    test_tool.check_ttt_config(cfg)
+    hook_cfg = test_tool.add_tta_hook(copy.deepcopy(cfg), name)
+    try:
+        return HOOKS.build(dict(hook_cfg)), dict(hook_cfg)
+    except (TypeError, ValueError) as e:
+        raise SystemExit(f'--tta-hook {name}: cannot build the hook from '
+                         f'{dict(hook_cfg)}: {e}') from e
+
+
+def set_norm_mode(hook, model: nn.Module, mode: str) -> None:
+    """Put ``model`` in eval mode and the norm layers the hook would adapt
+    in ``mode`` (the hook's own choice of layers)."""
+    setter = getattr(hook, '_set_mode', None)
+    if callable(setter):
+        setter(model, mode)
+        return
+    from trttt_mm.engine.hooks.ttt_hook import NORM_TYPES
+    model.eval()
+    if mode == 'train':
+        for m in model.modules():
+            if isinstance(m, NORM_TYPES):
+                m.train()
+
+
+def adapted_params(hook, model: nn.Module) -> List[tuple]:
+    """``(name, parameter)`` of the parameters the set-up hook adapts."""
+    chosen = getattr(hook, '_params', None)
+    if chosen is None:
+        raise RuntimeError(f'{type(hook).__name__} exposes no parameter '
+                           'selection after before_test (expected _params)')
+    ids = {id(p) for p in chosen}
+    named = [(n, p) for n, p in model.named_parameters() if id(p) in ids]
+    if len(named) != len(ids):
+        raise RuntimeError(f'{type(hook).__name__}: some adapted parameters '
+                           'are not parameters of the model')
+    return named
+
+
+def make_probe(model: nn.Module, hook, norm_mode: str) -> Probe:
+    """The :class:`Probe` of a set-up hook on its (unwrapped) model."""
+    from trttt_mm.tasks import stack_gts
+    adapt_mode = hook.norm_mode if norm_mode == 'hook' else norm_mode
+    predict_mode = getattr(hook, 'predict_norm_mode', 'eval')
+
+    def forward(inputs, branches, mask=None, generator=None):
+        return model(inputs, None, mode='branches', branches=branches,
+                     mask=mask, generator=generator)
+
+    def objective(batch):
+        set_norm_mode(hook, model, adapt_mode)
+        with torch.enable_grad():
+            losses = hook.ttt_loss(forward, batch['inputs'],
+                                   batch['data_samples'], batch['generator'])
+            return sum(losses.values()) * hook.loss_scale
+
+    def supervised(batch):
+        set_norm_mode(hook, model, predict_mode)
+        out = forward(batch['inputs'], ('main', ))['main']
+        gts = stack_gts(batch['gt_samples'], model.tasks)
+        losses = model.decode_head.loss_by_task(out, gts)
+        if not losses:
+            raise ValueError('the target batch carries no ground truth for '
+                             f'the tasks {model.tasks}')
+        return sum(losses.values())
+
+    params = adapted_params(hook, model)
+    optimizer = None
+    if params and getattr(hook, 'optimizer_cfg', None) is not None:
+        from mmengine.registry import OPTIMIZERS
+
+        def optimizer(tensors):
+            cfg = dict(hook.optimizer_cfg)
+            opt = getattr(hook, 'optimizer', None)
+            if opt is not None:  # a rate the hook set itself (TIPI)
+                cfg['lr'] = opt.param_groups[0]['lr']
+            cfg['params'] = tensors
+            return OPTIMIZERS.build(cfg)
+
+    stats_update = None
+    if not params and hasattr(hook, 'statistics_passes') \
+            and adapt_mode == 'train':
+        def stats_update(batch):
+            hook.statistics_passes(lambda x: forward(x, ('main', )), model,
+                                   batch['inputs'])
+    return Probe(model, params, objective, supervised, optimizer=optimizer,
+                 grad_clip=getattr(hook, 'grad_clip', None),
+                 stats_update=stats_update)
+
+
+def load_batches(cfg, split: str, n: int, model: nn.Module, device,
+                 dtype) -> list:
+    """The first ``n`` batches of the target stream, preprocessed as the
+    hook gets them (``training=False``) and with their labels padded as in
+    training (for the supervised loss)."""
+    from mmengine.runner import Runner
+    loader_cfg = cfg.test_dataloader if split == 'test' \
+        else cfg.val_dataloader
+    loader = Runner.build_dataloader(copy.deepcopy(loader_cfg), seed=None)
+    batches = []
+    for data in loader:
+        if len(batches) == n:
+            break
+        gt = model.data_preprocessor(copy.deepcopy(data), True)
+        x = model.data_preprocessor(data, False)
+        if not torch.equal(gt['inputs'], x['inputs']):
+            raise RuntimeError('the data preprocessor gives other inputs in '
+                               'training mode: cannot pair labels and inputs')
+        batches.append(dict(inputs=x['inputs'].to(device, dtype),
+                            data_samples=x['data_samples'],
+                            gt_samples=gt['data_samples']))
+    return batches
+
+
+def _cast_samples(samples, dtype):
+    for ds in samples:
+        for key in ds.keys():
+            value = getattr(ds, key)
+            if hasattr(value, 'data') and torch.is_tensor(value.data) and \
+                    value.data.is_floating_point():
+                value.data = value.data.to(dtype)
+    return samples
+
+
+def run(args) -> dict:
+    """Measure (see the module docstring); returns the written record."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import trttt_mm  # noqa: F401  (registers the components)
+    from mmseg.registry import MODELS
+    from trttt_mm.utils.checkpoint import (CheckpointMismatchError,
+                                           checkpoint_state_dict,
+                                           load_weights, read_checkpoint)
+    for path, what in ((args.config, 'config'), (args.checkpoint,
+                                                 'checkpoint')):
+        if not path or not osp.isfile(path):
+            raise SystemExit(f'{what} file not found: {path}')
+    if args.num_batches < 1:
+        raise SystemExit(f'--num-batches must be >= 1, got '
+                         f'{args.num_batches}')
+    if args.lrs is not None and not all(
+            math.isfinite(lr) and lr > 0 for lr in args.lrs):
+        raise SystemExit(f'--lrs must be finite numbers > 0, got {args.lrs}')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    device = torch.device(args.device or (
+        'cuda' if torch.cuda.is_available() else 'cpu'))
+    dtype = getattr(torch, args.dtype)
+    torch.manual_seed(args.seed)
+    hook, hook_cfg = build_hook(cfg, args.tta_hook)
+    model = MODELS.build(cfg.model)
+    try:
+        report = load_weights(model, checkpoint_state_dict(
+            read_checkpoint(args.checkpoint), args.checkpoint),
+            args.checkpoint, partial=False)
+    except CheckpointMismatchError as e:
+        raise SystemExit(f'error: {e}') from e
+    model.to(device=device, dtype=dtype)
+    model.eval()
+    host = HookHost(model, report.not_loaded)
+    batches = load_batches(cfg, args.split, args.num_batches + 1, model,
+                           device, dtype)
+    if not batches:
+        raise SystemExit(f'the {args.split} split of {args.config} holds no '
+                         'batch')
+    if dtype != torch.float32:
+        for b in batches:
+            _cast_samples(b['gt_samples'], dtype)
+    hook.before_test(host)
+    try:
+        probe = make_probe(model, hook, args.norm_mode)
+        gen = torch.Generator().manual_seed(
+            int(hook.seed) if getattr(hook, 'seed', None) is not None else 0)
+        direction_gen = torch.Generator().manual_seed(args.seed)
+        measured = batches[:args.num_batches]
+        lrs, hook_lr, records = args.lrs, None, []
+        for i, batch in enumerate(measured):
+            batch['generator'] = gen
+            nxt = batches[i + 1] if i + 1 < len(batches) else None
+            if lrs is None and probe.params:
+                hook_lr = _hook_lr(hook, probe, batch)
+                lrs = lr_grid(hook_lr, args.decades, args.per_decade)
+            rec = measure_batch(probe, batch, nxt, lrs or [], direction_gen)
+            rec = dict(index=i, batch_size=int(batch['inputs'].shape[0]),
+                       **rec)
+            records.append(rec)
+            print(_progress(args.tta_hook, rec), flush=True)
+        if hook_lr is None and probe.params:
+            opt = getattr(hook, 'optimizer', None)
+            hook_lr = None if opt is None else opt.param_groups[0]['lr']
+    finally:
+        hook.after_test(host)
+    lrs = lrs or []
+    note = ORACLE_NOTE
+    if not probe.params:
+        note += ' ' + NO_GRADIENT_NOTE.format(name=args.tta_hook)
+    result = dict(
+        tool='tools/analysis/gradient_signal.py', note=note,
+        label=args.label or args.tta_hook, hook=args.tta_hook,
+        hook_cfg=_jsonable(hook_cfg), config=args.config,
+        checkpoint=args.checkpoint, split=args.split,
+        cfg_options=_jsonable(dict(args.cfg_options or {})),
+        norm_mode=args.norm_mode,
+        adapt_norm_mode=hook.norm_mode if args.norm_mode == 'hook'
+        else args.norm_mode,
+        loss_scale=getattr(hook, 'loss_scale', None), hook_lr=hook_lr,
+        optimizer=(getattr(hook, 'optimizer_cfg', None) or {}).get('type')
+        if probe.params else None,
+        adapted_params=sum(p.numel() for _, p in probe.params),
+        gradient=bool(probe.params), lrs=lrs, dtype=args.dtype,
+        seed=args.seed, units='relative change of the supervised target '
+        'loss, (after - before) / before', batches=records)
+    result['summary'] = summarize(records, lrs)
+    return result
+
+
+def _hook_lr(hook, probe: Probe, batch) -> float:
+    """The hook's learning rate as its step would use it (a rate the hook
+    sets inside ``ttt_loss``, e.g. TIPI's per-sample rate, included)."""
+    opt = getattr(hook, 'optimizer', None)
+    if opt is None:
+        raise SystemExit(f'{type(hook).__name__} has no optimizer; give --lrs')
+    state = probe.snapshot()
+    gen_state = batch['generator'].get_state()
+    try:  # only for the rate the hook sets: no backward
+        probe.objective(batch)
+    finally:
+        probe.restore(state)
+        batch['generator'].set_state(gen_state)
+    return float(opt.param_groups[0]['lr'])
+
+
+def _progress(name, rec) -> str:
+    if rec.get('cosine') is None and 'grad_norm_objective' not in rec:
+        return (f'[{name}] batch {rec["index"]}: no gradient; '
+                f'stats_only={rec.get("stats_only")}')
+
+    def fmt(x):
+        return 'n/a' if x is None else f'{x:.3g}'
+    return (f'[{name}] batch {rec["index"]}: cosine {fmt(rec["cosine"])} '
+            f'(main {fmt(rec.get("cosine_main"))}), |g_obj| '
+            f'{fmt(rec["grad_norm_objective"])}, |g_sup| '
+            f'{fmt(rec["grad_norm_supervised"])}')
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return repr(obj)
+
+
+# ------------------------------------------------------------- the figure
+def read_result(path: str) -> dict:
+    """A JSON written by this tool (a clear error otherwise)."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f'{path}: cannot read a gradient_signal JSON ({e})')
+    if not isinstance(data, dict) or 'summary' not in data or \
+            'lrs' not in data:
+        raise SystemExit(f'{path}: not a gradient_signal JSON (no summary '
+                         'or lrs)')
+    return data
+
+
+def plot(results: Sequence[dict], out: str) -> None:
+    """Mean look-ahead change (%) against the learning rate: one line per
+    method (solid: along its gradient; dotted: the random direction of the
+    same norm; a star at the method's own rate), one panel for the same
+    batch and one for the next; a statistics-only method (or the statistics
+    part in norm mode ``train``) as a horizontal dashed line."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
+    colours = plt.get_cmap('tab10').colors + plt.get_cmap('Dark2').colors
+    for ax, which, title in zip(axes, ('same', 'next'),
+                                ('same batch', 'next batch')):
+        for k, res in enumerate(results):
+            c = colours[k % len(colours)]
+            s = res['summary']
+            lrs = res['lrs']
+            la = (s.get('lookahead') or {}).get(which)
+            rnd = (s.get('random') or {}).get(which)
+            label = res.get('label', res.get('hook'))
+            if la is not None:
+                ys = [float('nan') if v is None else 100 * v for v in la]
+                ax.plot(lrs, ys, '-', color=c, lw=1.6, label=label)
+                if res.get('hook_lr') in lrs:
+                    i = lrs.index(res['hook_lr'])
+                    ax.plot([lrs[i]], [ys[i]], '*', color=c, ms=11)
+            if rnd is not None:
+                ax.plot(lrs, [float('nan') if v is None else 100 * v
+                              for v in rnd], ':', color=c, lw=1.0)
+            st = (s.get('stats_only') or {}).get(which)
+            if st is not None:
+                ax.axhline(100 * st, color=c, ls='--', lw=1.0,
+                           label=None if la is not None else
+                           f'{label} (statistics only)')
+        ax.axhline(0, color='k', lw=0.6)
+        ax.set_xscale('log')
+        ax.set_yscale('symlog', linthresh=1e-3)
+        ax.set_xlabel('learning rate of one SGD step along the objective '
+                      '(loss scale included)')
+        ax.set_title(f'supervised target loss, {title}')
+        ax.grid(alpha=0.3, which='both')
+    axes[0].set_ylabel('relative change after one step (%)')
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles += [plt.Line2D([], [], color='gray', ls=':'),
+                plt.Line2D([], [], color='gray', ls='', marker='*', ms=10)]
+    labels += ['random direction, same norm', "the method's own rate"]
+    fig.legend(handles, labels, loc='center right', fontsize=8,
+               frameon=False)
+    fig.suptitle('Gradient signal of test-time objectives (oracle '
+                 'diagnostic: reads target labels; lower is better)',
+                 fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.8, 0.95))
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------- the CLI
+def parse_args(argv=None) -> argparse.Namespace:
+    from mmengine.config import DictAction
+    p = argparse.ArgumentParser(
+        description='Gradient signal of a test-time objective against the '
+        'supervised target loss. ORACLE diagnostic: it reads the target '
+        'labels; never a rule to select a setting.',
+        epilog=__doc__.split('\n\n', 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('config', nargs='?')
+    p.add_argument('checkpoint', nargs='?')
+    p.add_argument('--tta-hook', metavar='NAME',
+                   help='registered test-time hook (e.g. TRTTTHook)')
+    p.add_argument('--out', metavar='FILE.json',
+                   help='where to write the per-batch record and summary')
+    p.add_argument('--fig', metavar='FILE.png',
+                   help='the figure (default: --out with .png)')
+    p.add_argument('--plot', nargs='+', metavar='JSON',
+                   help='draw one figure (--fig) from several JSONs written '
+                   'by this tool; nothing is measured')
+    p.add_argument('--num-batches', type=int, default=6)
+    p.add_argument('--norm-mode', choices=NORM_MODES, default='eval',
+                   help="norm layers while the objective's gradient is "
+                   "taken: 'eval' (default, frozen statistics), 'train' "
+                   "(the hook's norm layers use batch statistics and move), "
+                   "'hook' (the hook's own norm_mode)")
+    p.add_argument('--lrs', nargs='+', type=float,
+                   help='absolute learning rates (default: a grid around '
+                   "the hook's own)")
+    p.add_argument('--decades', nargs=2, type=float, default=[-1, 6],
+                   metavar=('LOW', 'HIGH'),
+                   help="grid from hook_lr x 10^LOW to hook_lr x 10^HIGH")
+    p.add_argument('--per-decade', type=int, default=2)
+    p.add_argument('--split', choices=['test', 'val'], default='test')
+    p.add_argument('--label', help='name of the method in the figure '
+                   '(default: the hook name)')
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed of the random-direction control')
+    p.add_argument('--dtype', choices=['float32', 'float64'],
+                   default='float32')
+    p.add_argument('--device', default=None)
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='override settings in the config, key=value (hook '
+                   'options: ttt.NAME.key=value)')
+    args = p.parse_args(argv)
+    if args.plot:
+        if not args.fig:
+            p.error('--plot needs --fig FILE.png')
+        if args.config or args.checkpoint or args.tta_hook:
+            p.error('--plot draws existing JSONs: no CONFIG, CKPT or '
+                    '--tta-hook')
+    else:
+        missing = [n for n, v in (('CONFIG', args.config),
+                                  ('CKPT', args.checkpoint),
+                                  ('--tta-hook', args.tta_hook),
+                                  ('--out', args.out)) if not v]
+        if missing:
+            p.error(f'measuring needs {", ".join(missing)} (or --plot '
+                    'JSON ... to draw)')
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.plot:
+        results = [read_result(p) for p in args.plot]
+        plot(results, args.fig)
+        print(f'wrote {args.fig}')
+        return dict(figure=args.fig, inputs=list(args.plot))
+    result = run(args)
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    with open(args.out, 'w') as f:
+        json.dump(_jsonable(result), f, indent=1)
+    fig = args.fig or osp.splitext(args.out)[0] + '.png'
+    plot([result], fig)
+    s = result['summary']
+    print(f'wrote {args.out} and {fig}; mean cosine {s["mean_cosine"]}, '
+          f'|g_obj| {s["grad_norm_objective"]}, |g_sup| '
+          f'{s["grad_norm_supervised"]}')
+    return result
+
+
+if __name__ == '__main__':
+    main()
