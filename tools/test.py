@@ -4,6 +4,7 @@
 """
 import argparse
 import json
+import numbers
 import os
 import os.path as osp
 import sys
@@ -44,6 +45,18 @@ def parse_args(argv=None):
         '--split', choices=['test', 'val'], default='test',
         help="evaluate on the config's test_dataloader (default) or on its "
         'val_dataloader')
+    parser.add_argument(
+        '--show', action='store_true',
+        help='display the panel of each sample (input, ground truth and '
+        'prediction per task; with --tta-hook also the prediction before '
+        'adaptation) in a window')
+    parser.add_argument(
+        '--show-dir', metavar='DIR',
+        help='save the panels under DIR/vis_data/vis_image/ (as mmseg: the '
+        "visualizer's save_dir; the run's scalars.json goes there too)")
+    parser.add_argument(
+        '--wait-time', type=float, default=2,
+        help='seconds each panel stays on screen with --show (default 2)')
     return parser.parse_args(argv)
 
 
@@ -78,6 +91,62 @@ def add_tta_hook(cfg: Config, name: str) -> dict:
         hooks.append(ConfigDict(monitor))
     cfg.custom_hooks = hooks
     return hook
+
+
+def trigger_visualization_hook(cfg: Config, args) -> None:
+    """Switch on the panels for ``--show`` / ``--show-dir`` (mmseg's
+    semantics).
+
+    ``default_hooks.visualization`` (added as a ``MultiTaskVisualizationHook``
+    drawing every batch when the config has none) gets ``draw=True``;
+    ``--show`` sets ``show`` and ``wait_time``; ``--show-dir`` becomes the
+    visualizer's ``save_dir`` and keeps the panels stored when ``--show`` is
+    also given. A config's plain ``Visualizer`` or mmseg's
+    ``SegLocalVisualizer`` becomes a ``MultiTaskLocalVisualizer`` with the
+    same backends.
+
+    Raises:
+        SystemExit: when the config's visualizer is of another type.
+    """
+    if not (args.show or args.show_dir):
+        return
+    import trttt_mm  # noqa: F401  (registers the visualizer and the hook)
+    from mmengine.visualization import Visualizer
+    from mmseg.registry import VISUALIZERS
+    from mmseg.visualization import SegLocalVisualizer
+    from trttt_mm.visualization import MultiTaskLocalVisualizer
+    hooks = cfg.get('default_hooks', None) or ConfigDict()
+    vis_hook = hooks.get('visualization', None) or ConfigDict()
+    if vis_hook.get('type', 'SegVisualizationHook') == 'SegVisualizationHook':
+        vis_hook['type'] = 'MultiTaskVisualizationHook'  # mmseg's, or none
+    vis_hook.setdefault('interval', 1)
+    vis_hook['draw'] = True
+    if args.show:
+        vis_hook['show'] = True
+        vis_hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        vis_hook['store'] = True
+    hooks['visualization'] = vis_hook
+    cfg.default_hooks = hooks
+    visualizer = cfg.get('visualizer', None) or ConfigDict(
+        type='MultiTaskLocalVisualizer',
+        vis_backends=[dict(type='LocalVisBackend')])
+    vis_type = visualizer.get('type', 'Visualizer')
+    cls = VISUALIZERS.get(vis_type) if isinstance(vis_type, str) \
+        else vis_type
+    if cls in (Visualizer, SegLocalVisualizer):
+        visualizer = ConfigDict(
+            {k: v for k, v in visualizer.items()
+             if k in ('type', 'name', 'vis_backends', 'save_dir')})
+        visualizer['type'] = 'MultiTaskLocalVisualizer'
+    elif not (isinstance(cls, type)
+              and issubclass(cls, MultiTaskLocalVisualizer)):
+        raise SystemExit(
+            f'--show/--show-dir: the config\'s visualizer {vis_type!r} cannot '
+            'draw multi-task samples; use type=\'MultiTaskLocalVisualizer\'')
+    if args.show_dir:
+        visualizer['save_dir'] = args.show_dir
+    cfg.visualizer = visualizer
 
 
 def valid_ttt_names() -> list:
@@ -202,6 +271,7 @@ def main(argv=None):
         cfg.find_unused_parameters = True
         if cfg.get('model_wrapper_cfg'):
             cfg.model_wrapper_cfg.setdefault('find_unused_parameters', True)
+    trigger_visualization_hook(cfg, args)
     if args.split == 'val':
         cfg.test_dataloader = cfg.val_dataloader
         cfg.test_evaluator = cfg.val_evaluator
@@ -212,7 +282,8 @@ def main(argv=None):
     except CheckpointMismatchError as e:
         raise SystemExit(f'error: {e}') from e
     if runner.rank == 0:
-        metrics = {k: (float(v) if isinstance(v, (int, float)) else v)
+        # numpy scalars too (mmseg's IoUMetric returns np.float32)
+        metrics = {k: (float(v) if isinstance(v, numbers.Real) else v)
                    for k, v in metrics.items()}
         # A copy in the run's own log dir keeps every run's numbers;
         # <work-dir>/metrics.json (or --metrics-out) holds the latest.

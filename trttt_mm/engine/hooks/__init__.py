@@ -13,3 +13,4 @@ from .encoder_stages import EncoderStageTTTHook  # noqa: F401
 from .tttflow_hook import FlowStageHook, TTTFlowHook  # noqa: F401
 from .clust3_hook import ClusT3Hook  # noqa: F401
 from .ncttt_hook import NCTTTHook  # noqa: F401
+from .visualization_hook import MultiTaskVisualizationHook  # noqa: F401

@@ -8,9 +8,17 @@ the running metrics of both models over the stream for the curve
 is reduced to additive totals (``MultiTaskMetric.reduce``) and merged into
 running totals (``merge``), from which the metrics are read
 (``compute_from_totals``).
+
+The hook also hands the source model's predictions of each batch to the
+adapted outputs (``base_pred_*`` fields, drawn as 'before TTT' by
+:class:`MultiTaskVisualizationHook`) and sends the running numbers of every
+batch and the test-time loss of every step to the runner's visualizer
+(``add_scalars``: ``LocalVisBackend``'s ``vis_data/scalars.json``,
+TensorBoard, W&B).
 """
 import copy
 import json
+import math
 import os.path as osp
 from typing import Optional, Sequence
 
@@ -23,7 +31,24 @@ from mmseg.registry import HOOKS
 
 from ...evaluation.metrics.delta_ttt_metric import (BASE_PREDICTIONS_KEY,
                                                     DeltaTTTMetric)
+from ...tasks import PRED_FIELDS
+from ...visualization import BASE_PRED_FIELDS
 from .ttt_hook import BATCH_LOSSES_KEY, BaseTTTHook
+
+
+def attach_base_predictions(outputs: Sequence, base: Sequence) -> None:
+    """Set each base sample's prediction fields on the matching adapted
+    output as ``base_pred_*`` (references, no copy).
+
+    Raises:
+        RuntimeError: when the two batches differ in length.
+    """
+    if len(outputs) != len(base):
+        raise RuntimeError(f'TTTMonitorHook: {len(outputs)} adapted outputs '
+                           f'but {len(base)} base predictions in one batch')
+    for out, b in zip(outputs, base):
+        out.set_data({BASE_PRED_FIELDS[t]: getattr(b, f)
+                      for t, f in PRED_FIELDS.items() if f in b})
 
 
 class _Running:
@@ -78,6 +103,12 @@ class TTTMonitorHook(Hook):
             both models and running Δ_TTT per batch) to the run's log dir and
             work dir.
         keys: Metric keys of Δ_TTT (default: each task's primary key).
+        live_scalars: Send to the runner's visualizer, with ``add_scalars``,
+            the test-time loss of every step (``ttt/loss``, step = steps so
+            far) and, with ``curve``, after every batch (step = batches so
+            far) the running metrics of the adapted model
+            (``ttt/<key>``), of the base (``ttt/base/<key>``) and the
+            running Δ_TTT (``ttt/delta_ttt``, when it is defined).
     """
 
     # Before the adapting hooks: the source copy is taken before a method's
@@ -88,7 +119,8 @@ class TTTMonitorHook(Hook):
                  eval_source: bool = True,
                  base_metrics: Optional[str] = None,
                  curve: bool = True,
-                 keys: Optional[Sequence[str]] = None):
+                 keys: Optional[Sequence[str]] = None,
+                 live_scalars: bool = True):
         if eval_source and base_metrics is not None:
             raise ValueError('TTTMonitorHook: give eval_source=True or '
                              'base_metrics=<json>, not both')
@@ -96,6 +128,7 @@ class TTTMonitorHook(Hook):
         self.base_metrics = base_metrics
         self.curve = bool(curve)
         self.keys = None if keys is None else list(keys)
+        self.live_scalars = bool(live_scalars)
 
     @staticmethod
     def _unwrap(model):
@@ -131,6 +164,8 @@ class TTTMonitorHook(Hook):
         self._base = _Running(metrics[0]) \
             if self.curve and self.eval_source else None
         self._fixed_base = None
+        self._batch_base = None
+        self._batches = self._steps = 0
         if self.curve and self.base_metrics:
             from ...evaluation.metrics import load_metrics_json
             self._fixed_base = load_metrics_json(self.base_metrics)
@@ -145,6 +180,7 @@ class TTTMonitorHook(Hook):
             preds = self._source_model(**data, mode='predict')
         runner.message_hub.update_info(BASE_PREDICTIONS_KEY, preds,
                                        resumed=False)
+        self._batch_base = preds
         if self._base is not None:
             self._base.add(data_batch, preds)
 
@@ -152,9 +188,18 @@ class TTTMonitorHook(Hook):
                         outputs=None) -> None:
         runner.message_hub.update_info(BASE_PREDICTIONS_KEY, None,
                                        resumed=False)
+        if self._batch_base is not None and outputs is not None:
+            attach_base_predictions(outputs, self._batch_base)
+        self._batch_base = None
+        losses = runner.message_hub.get_info(BATCH_LOSSES_KEY) or []
+        self._batches += 1
+        if self.live_scalars:
+            for loss in losses:
+                self._steps += 1
+                runner.visualizer.add_scalars({'ttt/loss': float(loss)},
+                                              step=self._steps)
         if not self.curve:
             return
-        losses = runner.message_hub.get_info(BATCH_LOSSES_KEY) or []
         self._curve['steps_per_batch'].append(len(losses))
         self._curve['loss'].append(list(losses))
         self._adapted.add(data_batch, outputs)
@@ -170,6 +215,22 @@ class TTTMonitorHook(Hook):
                                          self.keys)['delta_ttt'])
             except ValueError:
                 self._curve['delta_ttt'].append(None)
+        if self.live_scalars:
+            self._send_running(runner, adapted, base)
+
+    def _send_running(self, runner, adapted: dict,
+                      base: Optional[dict]) -> None:
+        """The batch's running numbers to the visualizer's backends."""
+        scalars = {f'ttt/{k}': v for k, v in adapted.items()}
+        if base is not None:
+            scalars.update({f'ttt/base/{k}': float(v)
+                            for k, v in base.items()
+                            if isinstance(v, (int, float))})
+            delta = self._curve['delta_ttt'][-1]
+            if delta is not None and math.isfinite(delta):
+                scalars['ttt/delta_ttt'] = float(delta)
+        if scalars:
+            runner.visualizer.add_scalars(scalars, step=self._batches)
 
     def after_test_epoch(self, runner, metrics: Optional[dict] = None
                          ) -> None:
