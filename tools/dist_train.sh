@@ -1,9 +1,21 @@
 #!/usr/bin/env bash
-# Usage: tools/dist_train.sh CONFIG GPUS [train.py options]
-# Works on CPU too (gloo is chosen when CUDA is absent).
+# Usage: tools/dist_train.sh CONFIG [NPROC] [train.py options]
+# NPROC: number of processes (one per GPU); default: the GPUs nvidia-smi
+# lists, or 1 without a GPU. Works on CPU too (gloo is chosen when CUDA is
+# absent). PORT (default 29500) sets the rendezvous port.
+set -e
+usage() {
+    echo "usage: tools/dist_train.sh CONFIG [NPROC] [train.py options]" >&2
+    echo "$1" >&2
+    exit 2
+}
+[ $# -ge 1 ] && [ -n "$1" ] || usage "error: CONFIG is missing"
 CONFIG=$1
-GPUS=$2
+shift
+source "$(dirname "$0")/dist_nproc.sh"
+nproc_from_args "$@" || exit 2
+shift "$NPROC_ARGS"
 PORT=${PORT:-29500}
 cd "$(dirname "$0")/.."
-PYTHONPATH="$(pwd):$PYTHONPATH" torchrun --nproc_per_node="$GPUS" --master_port="$PORT" \
-    tools/train.py "$CONFIG" --launcher pytorch "${@:3}"
+PYTHONPATH="$(pwd):$PYTHONPATH" torchrun --nproc_per_node="$NPROC" --master_port="$PORT" \
+    tools/train.py "$CONFIG" --launcher pytorch "$@"

@@ -6,6 +6,7 @@ import sys
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 from trttt_mm.utils import ToolRunner, add_runner_args, load_config  # noqa
+from trttt_mm.utils.checkpoint import CheckpointMismatchError  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -39,7 +40,10 @@ def main(argv=None):
     # ToolRunner: a log dir of its own even when another run starts in the
     # same second; load_from (fine-tuning) still loads the mmengine way.
     runner = ToolRunner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except CheckpointMismatchError as e:  # --resume / load_from unreadable
+        raise SystemExit(f'error: {e}') from None
 
 
 if __name__ == '__main__':

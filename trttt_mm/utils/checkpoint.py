@@ -11,6 +11,7 @@ from the checkpoint are recorded in the runner's message hub under
 need were loaded. Loading stays weights-only
 (``torch.load(weights_only=True)``).
 """
+import os
 import re
 from typing import Dict, List, Optional, Tuple
 
@@ -76,16 +77,33 @@ class LoadReport:
         return '\n'.join(lines)
 
 
+def unreadable_checkpoint_message(filename: str, error: BaseException
+                                  ) -> str:
+    """``cannot read checkpoint FILE: <error>``, saying when the file looks
+    cut short (an interrupted save or copy)."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ''
+    if len(first) > 160:
+        first = first[:157] + '...'
+    msg = f'cannot read checkpoint {filename}: {type(error).__name__}'
+    msg += f': {first}' if first else ''
+    truncated = isinstance(error, EOFError) or any(
+        hint in text for hint in ('central directory', 'Invalid argument',
+                                  'unexpected end', 'file too short'))
+    if truncated and os.path.isfile(filename):
+        msg += (f' (the file, {os.path.getsize(filename)} bytes, looks '
+                'truncated: an interrupted save or copy?)')
+    return msg
+
+
 def read_checkpoint(filename: str) -> dict:
     """``torch.load`` the file weights-only onto the CPU; clear errors."""
     try:
         checkpoint = torch.load(filename, map_location='cpu',
                                 weights_only=True)
     except Exception as e:  # unpickling, zip or I/O errors alike
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ''
         raise CheckpointMismatchError(
-            f'cannot read checkpoint {filename}: {type(e).__name__}: '
-            f'{first}') from e
+            unreadable_checkpoint_message(filename, e)) from e
     if not isinstance(checkpoint, dict):
         raise CheckpointMismatchError(
             f'checkpoint {filename} holds a {type(checkpoint).__name__}, not '
