@@ -7,18 +7,10 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict())
+# Validation and the test stream: every sample once, in order.
 val_dataloader = dict(
-    batch_size=8,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict())
-test_dataloader = dict(
-    batch_size=8,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict())
+    train_dataloader, sampler=dict(type='DefaultSampler', shuffle=False))
+test_dataloader = val_dataloader
 # depth/rmse and edge/rmse report the least-squares-aligned RMSE pooled over
 # batches: the paper's tables come from the released evaluation/eval_scum.py
 # (ScumMeter), which evaluation/evaluate_utils.py picks for depth and edges.

@@ -28,36 +28,20 @@ source_train = dict(
     class_map=class_map,
     pipeline=train_pipeline)
 source_val = dict(
-    type='TaskonomyMultiTaskDataset',
-    data_root=data_root + '/taskonomy',
-    split='val',
-    tasks=tasks,
-    class_map=class_map,
-    test_mode=True,
-    pipeline=test_pipeline)
+    source_train, split='val', test_mode=True, pipeline=test_pipeline)
+# The target: NYUD-v2's val split, read like the source's val split.
 target_test = dict(
-    type='NYUDv2MultiTaskDataset',
-    data_root=data_root + '/NYUDv2',
-    split='val',
-    tasks=tasks,
-    class_map=class_map,
-    test_mode=True,
-    pipeline=test_pipeline)
+    source_val, type='NYUDv2MultiTaskDataset', data_root=data_root + '/NYUDv2')
 train_dataloader = dict(
     batch_size=8,
     num_workers=0,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=source_train)
 val_dataloader = dict(
-    batch_size=8,
-    num_workers=0,
+    train_dataloader,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=source_val)
 # Test-time training adapts online on the target stream, in order.
-test_dataloader = dict(
-    batch_size=8,
-    num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=target_test)
+test_dataloader = dict(val_dataloader, dataset=target_test)
 val_evaluator = dict(type='MultiTaskMetric')
 test_evaluator = val_evaluator

@@ -1,41 +1,11 @@
-# ClusT3, paper setting NYUD-v2 -> Taskonomy,
-# ResNet-50, paper schedule (the source budget of configs/trttt/n2t.py,
-# without the TR-TTT branch):
-# 4 tasks, the 7 classes shared by NYU-40 and Taskonomy (class_map t2n).
-# The cluster head `clust3` (ClusterHead: 1x1 projectors to K clusters on
-# layer1 and layer2, trained with the multi-task losses, lambda = 1). Test:
-#   python tools/test.py configs/baselines/clust3/n2t.py CKPT \
-#       --tta-hook ClusT3Hook
+# ClusT3, paper setting NYUD-v2 -> Taskonomy: the method of
+# configs/_base_/methods/clust3.py on the data of
+# configs/_base_/settings/n2t.py.
 # Data: see docs/datasets.md (or generate a synthetic stand-in with
-# tools/data/make_synthetic.py).
-_base_ = [
-    '../../_base_/models/mtl_r50.py',
-    '../../_base_/datasets/nyudv2_mt.py',
-    '../../_base_/datasets/taskonomy_mt.py',
-    '../../_base_/datasets/mt_dataloaders.py',
-    '../../_base_/default_runtime.py',
-    '../../_base_/schedules/schedule_60k.py',
-]
-tasks = ('semseg', 'depth', 'normal', 'edge')
-class_map = 't2n'
-num_classes = 7
+# tools/data/make_synthetic.py); check a copy with
+#   python tools/data/check_dataset.py configs/baselines/clust3/n2t.py
+#   python tools/test.py configs/baselines/clust3/n2t.py \
+#       CKPT --tta-hook ClusT3Hook
+_base_ = ['../../_base_/methods/clust3.py', '../../_base_/settings/n2t.py']
 model = dict(
-    decode_head=dict(tasks=tasks, num_classes=num_classes),
-    aux_heads=dict(
-        clust3=dict(
-            type='ClusterHead',
-            in_indices=(0, 1),  # ResNet layer1 + layer2 (official best)
-            num_clusters=10,
-            num_projectors=15,
-            marginal='probs',
-            marginal_over='batch',
-            loss_weight=1.0)))
-train_dataloader = dict(
-    dataset=dict(
-        _base_.nyudv2_source_train, tasks=tasks, class_map=class_map))
-val_dataloader = dict(
-    dataset=dict(
-        _base_.nyudv2_source_val, tasks=tasks, class_map=class_map))
-test_dataloader = dict(
-    dataset=dict(
-        _base_.taskonomy_target_test, tasks=tasks, class_map=class_map))
+    decode_head=dict(tasks=_base_.tasks, num_classes=_base_.num_classes))

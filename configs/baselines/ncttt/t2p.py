@@ -1,43 +1,11 @@
-# NC-TTT, paper setting Taskonomy -> PASCAL-Context,
-# ResNet-50, paper schedule (the source budget of configs/trttt/t2p.py,
-# without the TR-TTT branch):
-# 3 tasks (PASCAL has no depth), the 6 classes shared by Taskonomy and VOC
-# (class_map t2p).
-# The noise-contrast head `ncttt` (NoiseContrastHead: a 1x1 projector on layer2
-# and a discriminator of noisy copies, trained with the multi-task losses).
-# Test:
-#   python tools/test.py configs/baselines/ncttt/t2p.py CKPT \
-#       --tta-hook NCTTTHook
+# NC-TTT, paper setting Taskonomy -> PASCAL-Context: the method of
+# configs/_base_/methods/ncttt.py on the data of
+# configs/_base_/settings/t2p.py.
 # Data: see docs/datasets.md (or generate a synthetic stand-in with
-# tools/data/make_synthetic.py).
-_base_ = [
-    '../../_base_/models/mtl_r50.py',
-    '../../_base_/datasets/taskonomy_mt.py',
-    '../../_base_/datasets/pascal_mt.py',
-    '../../_base_/datasets/mt_dataloaders.py',
-    '../../_base_/default_runtime.py',
-    '../../_base_/schedules/schedule_60k.py',
-]
-tasks = ('semseg', 'normal', 'edge')
-class_map = 't2p'
-num_classes = 6
+# tools/data/make_synthetic.py); check a copy with
+#   python tools/data/check_dataset.py configs/baselines/ncttt/t2p.py
+#   python tools/test.py configs/baselines/ncttt/t2p.py \
+#       CKPT --tta-hook NCTTTHook
+_base_ = ['../../_base_/methods/ncttt.py', '../../_base_/settings/t2p.py']
 model = dict(
-    decode_head=dict(tasks=tasks, num_classes=num_classes),
-    aux_heads=dict(
-        ncttt=dict(
-            type='NoiseContrastHead',
-            in_index=1,  # ResNet layer2 (official CIFAR setting)
-            embed_channels=1536,
-            hidden_channels=4,
-            sigma_high=0.1,
-            sigma_low=0.015,
-            loss_weight=1.0)))
-train_dataloader = dict(
-    dataset=dict(
-        _base_.taskonomy_source_train, tasks=tasks, class_map=class_map))
-val_dataloader = dict(
-    dataset=dict(
-        _base_.taskonomy_source_val, tasks=tasks, class_map=class_map))
-test_dataloader = dict(
-    dataset=dict(
-        _base_.pascal_target_test, tasks=tasks, class_map=class_map))
+    decode_head=dict(tasks=_base_.tasks, num_classes=_base_.num_classes))

@@ -1,34 +1,13 @@
-# TTTFlow, stage 2 (official `main.py --train-setting pre+flow`): fit the flow
-# on the frozen source model of `n2t.py`. FlowStageHook freezes every
-# parameter outside the flow and keeps the rest of the model in eval mode
-# (BatchNorm statistics do not move); the stage refuses to start without the
-# stage-1 checkpoint:
+# TTTFlow, stage 2, paper setting NYUD-v2 -> Taskonomy
+# (configs/_base_/methods/tttflow_flow.py on the data of
+# configs/_base_/settings/n2t.py): fit the flow on the frozen source model of
+# `n2t.py`; the stage refuses to start without the stage-1 checkpoint:
 #   python tools/train.py configs/baselines/tttflow/n2t_flow.py \
 #       --cfg-options load_from=work_dirs/n2t/iter_N.pth
 # Then test with `n2t.py` and the stage-2 checkpoint
 # (--tta-hook TTTFlowHook).
-# Optimiser and schedule: official SGD lr 0.1, momentum 0.9, wd 5e-4, cosine
-# annealing. Ours: gradients clipped at norm 1 (the official conditioner has
-# BatchNorm and weight norm; ours has no norm layer, and unclipped SGD at
-# lr 0.1 diverged in 1 of 3 measured runs).
-# Length: 10k iterations, about 100 epochs of the NYUD-v2 training
-# split at batch 8 (the official 100 epochs of CIFAR-10 at batch 128 are
-# ~39k iterations).
-_base_ = ['./n2t.py']
-load_from = None  # required: the stage-1 checkpoint
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(
-        _delete_=True, type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4),
-    clip_grad=dict(max_norm=1.0))
-param_scheduler = [
-    dict(type='CosineAnnealingLR', T_max=10000, eta_min=0.0, begin=0,
-         end=10000, by_epoch=False)
+_base_ = [
+    '../../_base_/methods/tttflow_flow.py', '../../_base_/settings/n2t.py'
 ]
-train_cfg = dict(max_iters=10000, val_interval=10000)
-custom_hooks = [
-    dict(type='PlainCheckpointHook'),
-    dict(type='FlowStageHook'),
-]
-# Frozen parameters get no gradient: DDP must not wait for them.
-find_unused_parameters = True
+model = dict(
+    decode_head=dict(tasks=_base_.tasks, num_classes=_base_.num_classes))

@@ -25,9 +25,6 @@ param_scheduler = [
 ]
 train_cfg = dict(max_iters=200, val_interval=200)
 default_hooks = dict(checkpoint=dict(interval=200))
-custom_hooks = [
-    dict(type='PlainCheckpointHook'),
-    dict(type='FlowStageHook'),
-]
+custom_hooks = _base_.custom_hooks + [dict(type='FlowStageHook')]
 # Frozen parameters get no gradient: DDP must not wait for them.
 find_unused_parameters = True

@@ -15,7 +15,4 @@ model = dict(
     aux_heads=dict(
         simclr=dict(
             type='ContrastiveProjectionHead', in_index=-1, stats_chunk=64)))
-custom_hooks = [
-    dict(type='PlainCheckpointHook'),
-    dict(type='SourceStatsHook'),
-]
+custom_hooks = _base_.custom_hooks + [dict(type='SourceStatsHook')]

@@ -1,9 +1,6 @@
 # Compact TRL, the parameter half only (docs/methods.md): the
-# shared patch embedding, with the default per-task decoder tokens (same
-# tokens and FLOPs as the default, fewer parameters).
-_base_ = '../synth_t2n.py'
+# shared patch embedding of ./compact_trl.py, with the default per-task
+# decoder tokens (same tokens and FLOPs as the default, fewer parameters).
+_base_ = './compact_trl.py'
 model = dict(
-    aux_heads=dict(relation=dict(learner=dict(
-        token_layout='per_task',
-        share_patch_embed=True,
-        decoder_tokens='per_task'))))
+    aux_heads=dict(relation=dict(learner=dict(decoder_tokens='per_task'))))

@@ -3,13 +3,10 @@
 # ResNet-50, and its test-time protocol: adapt on the first target batch only
 # (reset='single_batch'), 40 SGD steps (lr 2e-5, wd 1e-6, momentum 0) on all
 # parameters with the norm layers in train mode, the 'released' loss.
-# docs/methods.md, "TR-TTT: paper, released code and this project" lists every choice with its source.
-_base_ = [
-    '../../_base_/models/trttt_r50.py',
-    '../../_base_/datasets/mt_dataloaders.py',
-    '../../_base_/default_runtime.py',
-    '../../_base_/schedules/schedule_60k.py',
-]
+# docs/methods.md, "TR-TTT: paper, released code and this project" lists
+# every choice with its source. A setting's config adds the data of
+# configs/_base_/settings/<setting>.py.
+_base_ = ['../../_base_/methods/trttt.py']
 model = dict(
     aux_heads=dict(
         relation=dict(

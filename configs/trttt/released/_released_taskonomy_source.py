@@ -3,10 +3,10 @@
 # TRL losses are summed and the sums uncertainty-weighted (Kendall et al.
 # 2018; learned, in the optimizer and the checkpoint), with no fixed task
 # weights and lambda_TP = lambda_TRL = 1; edges are continuous occlusion-edge
-# strengths (the settings load them with edge_threshold=None) regressed with
-# L1 after the released rescale (v / 409.6 * 2 - 1 of the 16-bit value) and
-# a Gaussian blur (sigma 4, data/dataset_taskonomy.py).
-_base_ = ['./_released_common.py', '../../_base_/datasets/taskonomy_mt.py']
+# strengths (the settings' configs load them with edge_threshold=None)
+# regressed with L1 after the released rescale (v / 409.6 * 2 - 1 of the
+# 16-bit value) and a Gaussian blur (sigma 4, data/dataset_taskonomy.py).
+_base_ = ['./_released_common.py']
 model = dict(
     loss_weighting=dict(type='UncertaintyWeighting'),
     decode_head=dict(

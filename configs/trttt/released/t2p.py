@@ -6,26 +6,14 @@
 #   python tools/model_converters/s4t_to_trttt.py SRC.pth.tar DST.pth \
 #       --config configs/trttt/released/t2p.py
 # then test it with --tta-hook TRTTTHook (cfg.ttt.TRTTTHook below). The
-# choices and their sources: docs/methods.md, "TR-TTT: paper, released code and this project".
-_base_ = [
-    './_released_taskonomy_source.py',
-    '../../_base_/datasets/pascal_mt.py',
-]
-tasks = ('semseg', 'normal', 'edge')
-class_map = 't2p'
-num_classes = 6
-model = dict(decode_head=dict(tasks=tasks, num_classes=num_classes))
-train_dataloader = dict(
-    dataset=dict(
-        _base_.taskonomy_source_train, tasks=tasks, class_map=class_map,
-        edge_threshold=None))
-val_dataloader = dict(
-    dataset=dict(
-        _base_.taskonomy_source_val, tasks=tasks, class_map=class_map,
-        edge_threshold=None))
-test_dataloader = dict(
-    dataset=dict(
-        _base_.pascal_target_test, tasks=tasks, class_map=class_map))
+# choices and their sources: docs/methods.md, "TR-TTT: paper, released code
+# and this project". Data: configs/_base_/settings/t2p.py.
+_base_ = ['./_released_taskonomy_source.py', '../../_base_/settings/t2p.py']
+model = dict(
+    decode_head=dict(tasks=_base_.tasks, num_classes=_base_.num_classes))
+# Continuous Taskonomy edges on the source side.
+train_dataloader = dict(dataset=dict(edge_threshold=None))
+val_dataloader = dict(dataset=dict(edge_threshold=None))
 # PASCAL target: MTLoss_S4T_v2 with the PASCAL weights squared (semseg 1,
 # normals 10, edge 50).
 ttt = dict(
