@@ -93,3 +93,42 @@ def test_source_stats_on_the_demo_model(tmp_path):
                            '--out', str(out)], cwd=ROOT, capture_output=True,
                           text=True)
     assert proc.returncode != 0 and 'exists' in proc.stderr
+
+
+def test_source_stats_partial_load(tmp_path):
+    """--partial-load has tools/test.py's meaning: without it a checkpoint
+    that does not fit is an error that names the keys (and the option);
+    with it the weights that fit are loaded, the statistics filled, and the
+    keys that were not loaded are recorded in the new checkpoint."""
+    from trttt_mm.datasets.synthetic import generate_benchmark
+    from tool_helpers import load_tool
+    data = str(tmp_path / 'synth')
+    generate_benchmark(data, seed=1, num_train=4, num_val=2,
+                       num_target_train=2, num_target_val=2, height=32,
+                       width=48, images_per_building=4, progress=False)
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/trttt/synth_t2n.py'))
+    cfg.model.aux_heads['stats'] = dict(type='FeatureStatsHead', in_index=-1)
+    cfg.train_dataloader.dataset.data_root = osp.join(data, 'taskonomy')
+    cfg.train_dataloader.batch_size = 2
+    cfg_path = str(tmp_path / 'cfg.py')
+    cfg.dump(cfg_path)
+    state = MODELS.build(cfg.model).state_dict()
+    dropped = sorted(k for k in state if k.startswith('decode_head.'))[:2]
+    for key in dropped:
+        del state[key]
+    state['old_branch.weight'] = torch.zeros(2)
+    ckpt = str(tmp_path / 'model.pth')
+    torch.save(dict(state_dict=state, meta=dict()), ckpt)
+    tool = load_tool('analysis/source_stats')
+    out = str(tmp_path / 'out.pth')
+    with pytest.raises(SystemExit) as err:
+        tool.main([cfg_path, ckpt, '--out', out])
+    assert 'does not match the model' in str(err.value)
+    assert dropped[0] in str(err.value) and '--partial-load' in str(err.value)
+    assert not osp.exists(out)
+    assert tool.main([cfg_path, ckpt, '--out', out, '--partial-load']) == 0
+    saved = torch.load(out, weights_only=True)
+    meta = saved['meta']['source_stats']
+    assert meta['not_loaded'] == dropped
+    assert meta['ignored_checkpoint_keys'] == ['old_branch.weight']
+    assert float(saved['state_dict']['aux_heads.stats.stats_count']) == 4
