@@ -74,6 +74,7 @@ class ActMADHook(BaseTTTHook):
 
     # ----------------------------------------------------------- set-up
     def setup(self, runner, model: nn.Module) -> None:
+        super().setup(runner, model)
         head = model.aux_heads[self.head_name]
         if not head.stats_ready():
             raise RuntimeError(
@@ -115,6 +116,7 @@ class ActMADHook(BaseTTTHook):
         for h in self._handles:
             h.remove()
         self._handles, self._resized, self._captured = [], {}, None
+        super().teardown(runner, model)
 
     def _source(self, name: str, size: tuple, channels: int):
         key = (name, size)

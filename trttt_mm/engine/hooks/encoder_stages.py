@@ -4,24 +4,22 @@ The official codes of these methods optimise ``conv1 ... layerk`` of a
 ResNet and leave the rest of the network alone. :class:`EncoderStageTTTHook`
 gives their hooks that choice as ``adapt_up_to=k`` (the stem plus
 ``backbone.layer1 ... layerk``; default: the stage the method's head reads)
-instead of a parameter regex, decides which norm layers use batch statistics
-while adapting (``norm_scope``), and masks the preprocessor's padding out of
-the dense test-time objectives (``mask_padding``).
+instead of a parameter regex, and masks the preprocessor's padding out of
+the dense test-time objectives (``mask_padding``). Which norm layers use
+batch statistics while adapting is the norm policy's ``norm_scope``
+(:class:`~.norm_policy.NormPolicy`), ``'adapted'`` by default here.
 """
 import re
 from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from .trttt_hook import valid_pixels
-from .ttt_hook import NORM_TYPES, BaseTTTHook, _check_int
-
-#: Which norm layers use batch statistics while adapting (``norm_mode``
-#: 'train'): those of the adapted encoder part, of the whole backbone, or
-#: of the whole model (:class:`BaseTTTHook`'s behaviour).
-NORM_SCOPES = ('adapted', 'encoder', 'model')
+# feature_valid_mask and NORM_SCOPES lived here before objectives.py and
+# norm_policy.py
+from .norm_policy import NORM_SCOPES  # noqa: F401
+from .objectives import feature_valid_mask
+from .ttt_hook import BaseTTTHook, _check_int
 
 _LAYER = re.compile(r'^layer(\d+)$')
 
@@ -82,18 +80,6 @@ def stage_of_level(model: nn.Module, level: int, where: str) -> int:
                          f'out_indices {out_indices}') from None
 
 
-def feature_valid_mask(inputs: torch.Tensor, data_samples,
-                       size) -> Optional[torch.Tensor]:
-    """``(B, 1, h, w)`` bool map of the feature positions whose whole cell
-    lies inside the image (not in the preprocessor's padding), or None when
-    nothing is padded."""
-    valid = valid_pixels(inputs, data_samples)
-    if bool(valid.all()):
-        return None
-    pad = F.adaptive_max_pool2d((~valid).float(), tuple(size))
-    return pad < 0.5
-
-
 class EncoderStageTTTHook(BaseTTTHook):
     """A test-time hook that adapts the encoder up to a stage.
 
@@ -125,14 +111,10 @@ class EncoderStageTTTHook(BaseTTTHook):
                              f'ttt.{where}.adapt_up_to=None to use params')
         if adapt_up_to is not None:
             adapt_up_to = _check_int(f'{where}.adapt_up_to', adapt_up_to, 1)
-        if norm_scope not in NORM_SCOPES:
-            raise ValueError(f'{where}.norm_scope must be one of '
-                             f'{NORM_SCOPES}, got {norm_scope!r}')
         super().__init__(params='encoder' if params is None else params,
-                         **kwargs)
+                         norm_scope=norm_scope, **kwargs)
         self.by_stage = params is None
         self.adapt_up_to = adapt_up_to
-        self.norm_scope = norm_scope
         self.mask_padding = bool(mask_padding)
 
     def default_stage(self, model: nn.Module) -> int:
@@ -147,22 +129,6 @@ class EncoderStageTTTHook(BaseTTTHook):
             self.adapted_stage = stage
             self.params = encoder_stage_regex(model, stage)
         return super()._select_params(model)
-
-    def _set_mode(self, model: nn.Module, norm_mode: str) -> None:
-        super()._set_mode(model, norm_mode)
-        if norm_mode != 'train' or self.norm_scope == 'model':
-            return
-        if self.norm_scope == 'encoder':
-            keep = {id(m) for m in model.backbone.modules()}
-        else:
-            chosen = {id(p) for p in self._params}
-            keep = {
-                id(m) for m in model.modules()
-                if any(id(p) in chosen for p in m.parameters(recurse=False))
-            }
-        for m in model.modules():
-            if isinstance(m, NORM_TYPES) and id(m) not in keep:
-                m.eval()
 
     def valid_mask(self, inputs: torch.Tensor, data_samples,
                    size) -> Optional[torch.Tensor]:

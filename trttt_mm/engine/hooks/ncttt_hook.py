@@ -10,7 +10,7 @@ from mmseg.registry import HOOKS
 
 from ...models.aux_heads import NoiseContrastHead
 from .encoder_stages import EncoderStageTTTHook
-from .ttt_hook import NORM_TYPES
+from .norm_policy import norm_layers
 
 DISCRIMINATOR_MODES = ('train', 'eval')
 
@@ -58,13 +58,11 @@ class NCTTTHook(EncoderStageTTTHook):
                          norm_scope=norm_scope, **kwargs)
         self.discriminator_mode = discriminator_mode
 
-    def _set_mode(self, model: nn.Module, norm_mode: str) -> None:
-        super()._set_mode(model, norm_mode)
-        if norm_mode == 'train':
-            disc = model.aux_heads[self.head_name].discriminator
-            for m in disc.modules():
-                if isinstance(m, NORM_TYPES):
-                    m.train(self.discriminator_mode == 'train')
+    def norm_overrides(self, model: nn.Module) -> Dict[nn.Module, bool]:
+        """The discriminator's norm layers follow ``discriminator_mode``."""
+        disc = model.aux_heads[self.head_name].discriminator
+        train = self.discriminator_mode == 'train'
+        return {m: train for m in norm_layers(disc)}
 
     def ttt_loss(self, forward, inputs: torch.Tensor, data_samples: list,
                  generator: torch.Generator) -> Dict[str, torch.Tensor]:

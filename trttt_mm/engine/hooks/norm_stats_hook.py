@@ -1,7 +1,7 @@
 """Test-time normalisation: batch-norm layers use target statistics, no
 gradient, no parameter change (the "BN adapt" control of TTA papers)."""
 import numbers
-from typing import List, Optional
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -9,17 +9,11 @@ from mmengine.logging import print_log
 
 from mmseg.registry import HOOKS
 
+from .norm_policy import running_bn_layers
 from .ttt_hook import BATCH_LOSSES_KEY, BaseTTTHook
 
 #: Statistics modes of :class:`NormStatsHook`.
 NORM_STATS_MODES = ('batch', 'mix', 'ema')
-
-
-def running_bn_layers(model: nn.Module) -> List[nn.Module]:
-    """Every ``_BatchNorm`` (SyncBN included) that keeps running statistics."""
-    return [m for m in model.modules()
-            if isinstance(m, nn.modules.batchnorm._BatchNorm)
-            and m.track_running_stats and m.running_mean is not None]
 
 
 @HOOKS.register_module()
@@ -84,7 +78,8 @@ class NormStatsHook(BaseTTTHook):
                  **kwargs):
         where = 'NormStatsHook'
         for key in ('steps', 'optimizer', 'params', 'loss_scale',
-                    'grad_clip', 'norm_mode', 'predict_norm_mode', 'head'):
+                    'grad_clip', 'norm_mode', 'predict_norm_mode',
+                    'norm_scope', 'head'):
             if key in kwargs:
                 raise TypeError(
                     f'{where} takes no gradient steps and changes no '
@@ -125,6 +120,7 @@ class NormStatsHook(BaseTTTHook):
 
     # ----------------------------------------------------------- set-up
     def setup(self, runner, model: nn.Module) -> None:
+        super().setup(runner, model)
         layers = running_bn_layers(model)
         if not layers:
             raise ValueError(
@@ -172,6 +168,7 @@ class NormStatsHook(BaseTTTHook):
                 m.running_var.copy_(var)
                 if count is not None:
                     m.num_batches_tracked.copy_(count)
+        super().teardown(runner, model)
 
     @torch.no_grad()
     def statistics_passes(self, forward, model: nn.Module,

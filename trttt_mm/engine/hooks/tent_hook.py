@@ -5,45 +5,13 @@ from typing import Dict, Optional
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from mmseg.registry import HOOKS
 
-from ...tasks import TASK_KINDS
-from .trttt_hook import valid_pixels
+# the shared dense operations lived here before objectives.py
+from .objectives import (binary_entropy, classification_task,  # noqa: F401
+                         masked_mean, softmax_entropy, valid_pixels)
 from .ttt_hook import BaseTTTHook
-
-
-def softmax_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Per-pixel entropy ``-Σ_c p_c log p_c`` of ``(B, C, H, W)`` logits
-    (``(B, 1, H, W)``)."""
-    return -(logits.softmax(1) * logits.log_softmax(1)).sum(1, keepdim=True)
-
-
-def binary_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Per-pixel entropy of Bernoulli outputs given as logits (same shape)."""
-    p = logits.sigmoid()
-    return -(p * F.logsigmoid(logits) + (1 - p) * F.logsigmoid(-logits))
-
-
-def masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Mean of ``(B, C, H, W)`` ``x`` over channels and the pixels where the
-    ``(B, 1, H, W)`` mask ``valid`` is True."""
-    valid = valid.to(x.dtype)
-    n = valid.sum().clamp_min(1) * x.shape[1]
-    return (x * valid).sum() / n
-
-
-def classification_task(model: nn.Module, where: str) -> str:
-    """The model's classification task (semseg), or a clear error."""
-    tasks = [t for t in getattr(model, 'tasks', ())
-             if TASK_KINDS.get(t) == 'classification']
-    if not tasks:
-        raise ValueError(
-            f'{where} minimises the softmax entropy of a classification '
-            f'output, but this model predicts only '
-            f'{tuple(getattr(model, "tasks", ()))} (no semseg)')
-    return tasks[0]
 
 
 @HOOKS.register_module()
@@ -55,10 +23,11 @@ class TENTHook(BaseTTTHook):
     batch-norm layer (any ``_BatchNorm``: ``BatchNorm2d``, mmcv/mmseg
     ``SyncBN``, which the official ``isinstance(m, nn.BatchNorm2d)`` check
     misses) forgets its running statistics (``track_running_stats=False``,
-    ``running_mean = running_var = None``), so it normalises with the
-    statistics of the current batch, in training and in prediction, and
-    never updates running statistics; all parameters are frozen except the
-    batch-norm ``weight`` and ``bias``.
+    ``running_mean = running_var = None``: the norm policy's
+    ``running_stats='forget'``), so it normalises with the statistics of the
+    current batch, in training and in prediction, and never updates running
+    statistics; all parameters are frozen except the batch-norm ``weight``
+    and ``bias``.
 
     Loss: mean per-pixel softmax entropy of the semseg logits over the valid
     (unpadded) pixels, plus ``edge_weight`` times the mean binary entropy of
@@ -78,6 +47,7 @@ class TENTHook(BaseTTTHook):
 
     head_type = None
     required_branches = ('main', )
+    running_stats = 'forget'
 
     def __init__(self,
                  edge_weight: float = 0.0,
@@ -109,25 +79,18 @@ class TENTHook(BaseTTTHook):
                 'TENTHook adapts the affine parameters of batch-norm layers; '
                 f'this model ({type(model).__name__}) has none')
         self._requires_grad = {p: p.requires_grad for p in model.parameters()}
-        self._bn_state = [(m, m.track_running_stats, m.running_mean,
-                           m.running_var) for m in layers]
         model.requires_grad_(False)
         for m in layers:
-            m.track_running_stats = False
-            m.running_mean = None
-            m.running_var = None
             if m.affine:
                 m.weight.requires_grad_(True)
                 m.bias.requires_grad_(True)
+        super().setup(runner, model)  # the policy forgets running statistics
 
     def teardown(self, runner, model: nn.Module) -> None:
-        for m, track, mean, var in self._bn_state:
-            m.track_running_stats = track
-            m.running_mean = mean
-            m.running_var = var
+        super().teardown(runner, model)
         for p, flag in self._requires_grad.items():
             p.requires_grad_(flag)
-        self._bn_state, self._requires_grad = [], {}
+        self._requires_grad = {}
 
     def ttt_loss(self, forward, inputs: torch.Tensor, data_samples: list,
                  generator: torch.Generator) -> Dict[str, torch.Tensor]:

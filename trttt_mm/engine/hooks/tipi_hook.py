@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from mmseg.registry import HOOKS
 
 from ...tasks import TASK_KINDS, activate
-from .tent_hook import classification_task, masked_mean, softmax_entropy
-from .trttt_hook import valid_pixels
+from .norm_policy import running_bn_layers
+from .objectives import (classification_task, masked_mean, softmax_entropy,
+                         valid_pixels)
 from .ttt_hook import BaseTTTHook
 
 #: Buffer names of the adversarial statistics added to each batch-norm layer.
@@ -156,6 +157,7 @@ class TIPIHook(BaseTTTHook):
 
     # ----------------------------------------------------------- set-up
     def setup(self, runner, model: nn.Module) -> None:
+        super().setup(runner, model)
         where = 'TIPIHook'
         if self.entropy_weight > 0:
             self._entropy_task = classification_task(
@@ -166,10 +168,7 @@ class TIPIHook(BaseTTTHook):
                              f'{missing}; it predicts {tuple(model.tasks)}')
         self._weights = {t: float(self.task_weights.get(t, 1.0))
                          for t in model.tasks}
-        self._bns = [m for m in model.modules()
-                     if isinstance(m, nn.modules.batchnorm._BatchNorm)
-                     and m.track_running_stats
-                     and m.running_mean is not None]
+        self._bns = running_bn_layers(model)
         for m in self._bns:
             for adv, main in zip(ADV_BUFFERS, _MAIN_BUFFERS):
                 value = getattr(m, main)
@@ -182,6 +181,7 @@ class TIPIHook(BaseTTTHook):
             for adv in ADV_BUFFERS:
                 m._buffers.pop(adv, None)
         self._bns = []
+        super().teardown(runner, model)
 
     def _epsilon_per_channel(self, model: nn.Module) -> torch.Tensor:
         """ε in the units of the normalised input, ``(1, C, 1, 1)``."""

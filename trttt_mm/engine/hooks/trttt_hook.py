@@ -11,22 +11,11 @@ from mmseg.registry import HOOKS, MODELS
 
 from ...models.aux_heads import TaskRelationHead
 from ...tasks import IGNORE_VALUES, activate, pseudo_label
+from .objectives import valid_pixels  # noqa: F401  (its home before)
 from .ttt_hook import BaseTTTHook
 
 #: Test-time loss presets (see docs/methods.md, "TR-TTT test-time loss").
 LOSS_PRESETS = ('activated_l1', 'released', 'paper')
-
-
-def valid_pixels(inputs: torch.Tensor, data_samples) -> torch.Tensor:
-    """``(B, 1, H, W)`` bool mask of the pixels inside each sample's image
-    (``img_shape``): the preprocessor's padding is False."""
-    B, _, H, W = inputs.shape
-    mask = torch.zeros(B, 1, H, W, dtype=torch.bool, device=inputs.device)
-    for i in range(B):
-        meta = data_samples[i].metainfo if data_samples is not None else {}
-        h, w = meta.get('img_shape', (H, W))[:2]
-        mask[i, :, :h, :w] = True
-    return mask
 
 
 @HOOKS.register_module()
@@ -106,6 +95,7 @@ class TRTTTHook(BaseTTTHook):
         self._weighting = None
 
     def setup(self, runner, model) -> None:
+        super().setup(runner, model)
         if self.loss_weighting is None:
             self._weighting = None
         elif self.loss_weighting == 'model':
@@ -135,6 +125,7 @@ class TRTTTHook(BaseTTTHook):
                 model, 'ttt_loss_weighting'):
             del model.ttt_loss_weighting
         self._weighting = None
+        super().teardown(runner, model)
 
     def ttt_loss(self, forward, inputs: torch.Tensor, data_samples: list,
                  generator: torch.Generator) -> Dict[str, torch.Tensor]:

@@ -31,8 +31,7 @@ from mmengine.registry import OPTIMIZERS
 
 from mmseg.registry import HOOKS
 
-NORM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm,
-              nn.modules.instancenorm._InstanceNorm)
+from .norm_policy import NORM_SCOPES, NORM_TYPES, NormPolicy  # noqa: F401
 
 RESET_POLICIES = ('online', 'episodic', 'single_batch')
 PARAM_SETS = ('all', 'norm', 'encoder')
@@ -106,10 +105,15 @@ class BaseTTTHook(Hook):
         params: Which parameters move: ``'all'``, ``'norm'`` (affine
             parameters of norm layers), ``'encoder'`` (the backbone), or a
             non-empty regular expression matched against parameter names.
-        norm_mode: Mode of the norm layers while adapting: ``'train'`` (batch
-            statistics, running statistics move) or ``'eval'``.
+        norm_mode: Mode of the norm layers while adapting: ``'train'`` (the
+            layers of ``norm_scope`` normalise with batch statistics and
+            move their running statistics) or ``'eval'``.
         predict_norm_mode: Mode of the norm layers while the adapted model
             predicts the batch (``'eval'`` by default).
+        norm_scope: Which norm layers ``'train'`` concerns: ``'model'``
+            (every one, default), ``'encoder'`` (the backbone's) or
+            ``'adapted'`` (those holding adapted parameters). See
+            :class:`~.norm_policy.NormPolicy`, the hook's ``norm_policy``.
         reset: ``'online'`` (the model carries over from batch to batch),
             ``'episodic'`` (back to the source weights and a fresh optimizer
             before each batch) or ``'single_batch'`` (adapt on the first batch
@@ -134,6 +138,9 @@ class BaseTTTHook(Hook):
     #: Branches the objective computes besides the head (checked in
     #: ``before_test``).
     required_branches: Sequence[str] = ('main', )
+    #: What the method does with running statistics (``'update'`` or
+    #: ``'forget'``, see :class:`~.norm_policy.NormPolicy`).
+    running_stats: str = 'update'
     priority = 'NORMAL'
 
     def __init__(self,
@@ -143,6 +150,7 @@ class BaseTTTHook(Hook):
                  params: str = 'all',
                  norm_mode: str = 'train',
                  predict_norm_mode: str = 'eval',
+                 norm_scope: str = 'model',
                  reset: str = 'online',
                  grad_clip: Optional[float] = None,
                  head: Optional[str] = None,
@@ -162,11 +170,9 @@ class BaseTTTHook(Hook):
         if reset not in RESET_POLICIES:
             raise ValueError(f'{where}.reset: unknown policy {reset!r}; '
                              f'expected one of {RESET_POLICIES}')
-        for name, mode in (('norm_mode', norm_mode),
-                           ('predict_norm_mode', predict_norm_mode)):
-            if mode not in ('train', 'eval'):
-                raise ValueError(f"{where}.{name} must be 'train' or 'eval', "
-                                 f'got {mode!r}')
+        self.norm_policy = NormPolicy(
+            adapt=norm_mode, predict=predict_norm_mode, scope=norm_scope,
+            running_stats=self.running_stats, where=where)
         if not isinstance(params, str) or not params.strip():
             raise ValueError(f'{where}.params must be one of {PARAM_SETS} or '
                              f'a non-empty regular expression, got {params!r}')
@@ -192,6 +198,7 @@ class BaseTTTHook(Hook):
         self.params = params
         self.norm_mode = norm_mode
         self.predict_norm_mode = predict_norm_mode
+        self.norm_scope = norm_scope
         self.reset = reset
         self.head = head
         self.restore_after = bool(restore_after)
@@ -222,10 +229,19 @@ class BaseTTTHook(Hook):
     def setup(self, runner, model: nn.Module) -> None:
         """Per-method preparation, after the checkpoint is loaded and before
         the source weights are snapshot (configure layers, register forward
-        hooks, check source statistics)."""
+        hooks, check source statistics). The base prepares the norm policy
+        (:meth:`NormPolicy.prepare`); a method calls ``super().setup``."""
+        self.norm_policy.prepare(model)
 
     def teardown(self, runner, model: nn.Module) -> None:
-        """Undo what :meth:`setup` changed in the model (after the test)."""
+        """Undo what :meth:`setup` changed in the model (after the test);
+        a method calls ``super().teardown``."""
+        self.norm_policy.restore(model)
+
+    def norm_overrides(self, model: nn.Module) -> Dict[nn.Module, bool]:
+        """``{norm layer: training?}`` the method sets after the norm
+        policy's scope in mode ``'train'`` (none by default)."""
+        return {}
 
     # --------------------------------------------------------------- helpers
     @staticmethod
@@ -312,11 +328,12 @@ class BaseTTTHook(Hook):
         return chosen
 
     def _set_mode(self, model: nn.Module, norm_mode: str) -> None:
-        model.eval()
-        if norm_mode == 'train':
-            for m in model.modules():
-                if isinstance(m, NORM_TYPES):
-                    m.train()
+        """The model in eval mode but the norm layers the policy puts in
+        training mode for ``norm_mode`` (:meth:`NormPolicy.apply`)."""
+        overrides = self.norm_overrides(model) if norm_mode == 'train' \
+            else None
+        self.norm_policy.apply(model, norm_mode, getattr(self, '_params', ()),
+                               overrides)
 
     @staticmethod
     def _clone_state(model: nn.Module) -> Dict[str, torch.Tensor]:

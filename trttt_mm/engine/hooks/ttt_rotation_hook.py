@@ -8,7 +8,7 @@ import torch.nn as nn
 from mmseg.registry import HOOKS
 
 from ...models.aux_heads import RotationHead
-from .ttt_hook import NORM_TYPES, BaseTTTHook
+from .ttt_hook import BaseTTTHook
 
 #: Parameter sets of :class:`TTTHook` beside the generic ones: the official
 #: ``ssh.parameters()`` (shared encoder + head) and ``ext.parameters()``
@@ -16,34 +16,8 @@ from .ttt_hook import NORM_TYPES, BaseTTTHook
 TTT_PARAM_SETS = ('shared_and_head', 'shared')
 
 
-class AdaptedNormsMixin:
-    """Put only the norm layers of the adapted parameters in train mode.
-
-    The official implementations run a module in train mode only when it
-    adapts (TTT: ``ssh.train()``; TTT++: ``ext.train()``), and the rest of
-    the network never sees the self-supervised views. Here every forward
-    runs the whole backbone (and the segmentor's main pass), so with
-    ``norm_mode='train'`` for every layer, the running statistics of the
-    parts that do not adapt (later backbone stages, the task decoders) would
-    move on rotated or augmented views. With this mixin, ``'train'`` applies
-    to the norm layers whose affine parameters are selected (``params``);
-    the others stay in eval mode. With ``params='all'`` that is every norm
-    layer, as in :class:`BaseTTTHook`.
-    """
-
-    def _set_mode(self, model: nn.Module, norm_mode: str) -> None:
-        model.eval()
-        if norm_mode != 'train':
-            return
-        chosen = {id(p) for p in getattr(self, '_params', [])}
-        for m in model.modules():
-            if isinstance(m, NORM_TYPES) and any(
-                    id(p) in chosen for p in m.parameters(recurse=False)):
-                m.train()
-
-
 @HOOKS.register_module()
-class TTTHook(AdaptedNormsMixin, BaseTTTHook):
+class TTTHook(BaseTTTHook):
     """Test-time training with the rotation head (``RotationHead``).
 
     Each step: the rotated square crops of the test batch go through the
@@ -58,14 +32,17 @@ class TTTHook(AdaptedNormsMixin, BaseTTTHook):
     model carries over) and ``slow``, here ``reset='episodic'``,
     ``steps=10`` (back to the source weights before each batch). Both with
     SGD lr 1e-3, no momentum, no weight decay; the norm layers of the
-    adapted modules in train mode (the official ``ssh.train()``; see
-    :class:`AdaptedNormsMixin`).
+    adapted modules in train mode (the official ``ssh.train()``:
+    ``norm_scope='adapted'``, so the parts that do not adapt never move
+    their running statistics on the rotated views; with ``params='all'``
+    that is every norm layer).
 
     Args:
         steps: Updates per batch (official online mode: 1).
         optimizer: Default ``SGD(lr=1e-3)``.
         params: ``'shared_and_head'`` (default), ``'shared'``, or a generic
             choice (``'all'``, ``'norm'``, ``'encoder'``, a regex).
+        norm_scope: Default ``'adapted'`` (see :class:`BaseTTTHook`).
         Others: see :class:`BaseTTTHook`.
     """
 
@@ -78,12 +55,14 @@ class TTTHook(AdaptedNormsMixin, BaseTTTHook):
                  params: str = 'shared_and_head',
                  reset: str = 'online',
                  norm_mode: str = 'train',
+                 norm_scope: str = 'adapted',
                  **kwargs):
         super().__init__(
             steps=steps,
             optimizer=optimizer or dict(
                 type='SGD', lr=1e-3, momentum=0.0, weight_decay=0.0),
-            params=params, reset=reset, norm_mode=norm_mode, **kwargs)
+            params=params, reset=reset, norm_mode=norm_mode,
+            norm_scope=norm_scope, **kwargs)
 
     # ------------------------------------------------------------ parameters
     def shared_encoder_names(self, model: nn.Module) -> List[str]:

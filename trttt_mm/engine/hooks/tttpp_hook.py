@@ -11,7 +11,6 @@ from ...models.aux_heads import ContrastiveProjectionHead
 from ...models.aux_heads.contrastive_head import (SPACES, coral, covariance,
                                                   linear_mmd)
 from .ttt_hook import BaseTTTHook, _check_positive
-from .ttt_rotation_hook import AdaptedNormsMixin
 
 DIVERGENCES = ('all', 'coral', 'mmd')
 
@@ -48,7 +47,7 @@ class FeatureQueue:
 
 
 @HOOKS.register_module()
-class TTTPlusPlusHook(AdaptedNormsMixin, BaseTTTHook):
+class TTTPlusPlusHook(BaseTTTHook):
     """TTT++ online: contrastive loss + CORAL + linear MMD.
 
     Per step (the official ``--method both``, ``--divergence all``,
@@ -68,7 +67,8 @@ class TTTPlusPlusHook(AdaptedNormsMixin, BaseTTTHook):
 
     Only the encoder moves (``params='encoder'``, the official
     ``--fix_ssh``); its norm layers are in train mode, the rest of the model
-    in eval mode (:class:`AdaptedNormsMixin`). The queue is emptied with the
+    in eval mode (``norm_scope='adapted'``, the official ``ext.train()``).
+    The queue is emptied with the
     weights on an episodic reset. With fewer than 2 target samples (a batch
     of 1 and an empty queue) the CORAL terms are skipped for that step.
 
@@ -83,6 +83,7 @@ class TTTPlusPlusHook(AdaptedNormsMixin, BaseTTTHook):
         optimizer: Default ``SGD(lr=0.01, momentum=0.9)`` (official CIFAR-10
             script).
         params: Default ``'encoder'``.
+        norm_scope: Default ``'adapted'`` (see :class:`BaseTTTHook`).
         contrastive: Include the contrastive term.
         align_ext / align_ssh: Include the alignment at the encoder / head.
         divergence: ``'all'``, ``'coral'`` or ``'mmd'``.
@@ -103,6 +104,7 @@ class TTTPlusPlusHook(AdaptedNormsMixin, BaseTTTHook):
                  params: str = 'encoder',
                  reset: str = 'online',
                  norm_mode: str = 'train',
+                 norm_scope: str = 'adapted',
                  contrastive: bool = True,
                  align_ext: bool = True,
                  align_ssh: bool = True,
@@ -116,7 +118,8 @@ class TTTPlusPlusHook(AdaptedNormsMixin, BaseTTTHook):
             steps=steps,
             optimizer=optimizer or dict(
                 type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0),
-            params=params, reset=reset, norm_mode=norm_mode, **kwargs)
+            params=params, reset=reset, norm_mode=norm_mode,
+            norm_scope=norm_scope, **kwargs)
         where = 'TTTPlusPlusHook'
         if divergence not in DIVERGENCES:
             raise ValueError(f'{where}.divergence must be one of '
@@ -144,6 +147,7 @@ class TTTPlusPlusHook(AdaptedNormsMixin, BaseTTTHook):
 
     # ----------------------------------------------------------------- setup
     def setup(self, runner, model) -> None:
+        super().setup(runner, model)
         head = model.aux_heads[self.head_name]
         if any(self.align.values()) and not head.stats_ready():
             raise RuntimeError(
