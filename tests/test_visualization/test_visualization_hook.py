@@ -3,6 +3,7 @@ predictions, and tools/test.py --show/--show-dir."""
 import copy
 import glob
 import json
+import os
 import os.path as osp
 import re
 from argparse import Namespace
@@ -142,6 +143,43 @@ def test_hook_arguments_and_visualizer_type_are_checked():
     runner = Namespace(visualizer=Visualizer(name='plain_for_hook_test'))
     with pytest.raises(TypeError, match='MultiTaskLocalVisualizer'):
         hook.before_run(runner)
+
+
+def test_show_displays_without_storing_and_needs_a_display(tmp_path,
+                                                          monkeypatch):
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    from trttt_mm.visualization import MultiTaskLocalVisualizer
+    img_path = str(tmp_path / 'im.png')
+    cv2.imwrite(img_path, np.full((6, 8, 3), 90, np.uint8))
+    out = SegDataSample(metainfo=dict(img_path=img_path))
+    out.pred_depth_map = PixelData(data=torch.ones(1, 6, 8))
+    visualizer = MultiTaskLocalVisualizer(
+        name='show_test', vis_backends=[dict(type='LocalVisBackend')],
+        save_dir=str(tmp_path))
+    runner = Namespace(visualizer=visualizer, iter=0)
+    hook = MultiTaskVisualizationHook(draw=True, interval=1, show=True,
+                                      wait_time=0.5)
+    with pytest.raises(RuntimeError, match="needs a display.*'agg'"):
+        hook.before_run(runner)  # headless here: matplotlib's agg
+    import matplotlib
+    monkeypatch.setattr(matplotlib, 'get_backend', lambda: 'TkAgg')
+    shown = []
+    monkeypatch.setattr(visualizer, 'show', lambda img, win_name, wait_time:
+                        shown.append((img.shape, win_name, wait_time)))
+    hook.before_run(runner)
+    hook.before_test(runner)
+    hook.after_test_iter(runner, 0, None, [out, out])
+    assert shown == [(visualizer.get_image().shape, 'test_im.png', 0.5)] * 2
+    assert not osp.exists(tmp_path / 'vis_data' / 'vis_image')  # not stored
+    # interval 2: the second batch is drawn, named by its stream position
+    hook = MultiTaskVisualizationHook(draw=True, interval=2)
+    hook.before_run(runner)
+    hook.before_test(runner)
+    for i in range(3):
+        hook.after_test_iter(runner, i, None, [out, out])
+    assert sorted(os.listdir(tmp_path / 'vis_data' / 'vis_image')) == [
+        'test_im.png_2.png', 'test_im.png_3.png']
 
 
 # -- tools/test.py --------------------------------------------------------

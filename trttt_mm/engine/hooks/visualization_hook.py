@@ -13,6 +13,26 @@ from mmseg.registry import HOOKS
 from ...visualization import MultiTaskLocalVisualizer
 
 
+def check_display() -> None:
+    """Refuse ``show`` where matplotlib cannot open a window: its
+    non-interactive backends (``agg`` without a display) would wait
+    ``wait_time`` seconds per panel for nothing, or forever with 0.
+
+    Raises:
+        RuntimeError: naming the backend and the alternative.
+    """
+    import matplotlib
+    from matplotlib.backends import BackendFilter, backend_registry
+    backend = matplotlib.get_backend()
+    if backend.lower() in backend_registry.list_builtin(
+            BackendFilter.NON_INTERACTIVE):
+        raise RuntimeError(
+            f'--show / show=True needs a display, but matplotlib\'s backend '
+            f'is {backend!r} (non-interactive: no display here?); save the '
+            'panels with --show-dir DIR instead, or set MPLBACKEND to an '
+            'interactive backend')
+
+
 @HOOKS.register_module()
 class MultiTaskVisualizationHook(Hook):
     """Draw the panel of every sample of every ``interval``-th batch.
@@ -35,7 +55,8 @@ class MultiTaskVisualizationHook(Hook):
         draw: Draw at all (default False, as in mmseg: ``tools/test.py
             --show``/``--show-dir`` switch it on).
         interval: Draw every ``interval``-th batch (1 = every batch).
-        show: Display each panel in a window.
+        show: Display each panel in a window (matplotlib; refused where
+            its backend is non-interactive, e.g. no display).
         wait_time: Seconds a displayed panel stays (0 = until a key).
         store: Record the panels in the backends; default ``not show``
             (mmseg's ``show`` displays without storing; unlike mmseg, the
@@ -84,6 +105,9 @@ class MultiTaskVisualizationHook(Hook):
                 f'{type(self._visualizer).__name__}; set visualizer=dict('
                 "type='MultiTaskLocalVisualizer', vis_backends=...) in the "
                 'config (tools/test.py --show-dir does it)')
+
+        if self.draw and self.show:
+            check_display()
 
     def before_test(self, runner) -> None:
         self._test_index = 0
