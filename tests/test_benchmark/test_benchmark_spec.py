@@ -1,0 +1,57 @@
+"""trttt_mm.benchmark.spec: the benchmark config."""
+import os.path as osp
+
+import pytest
+
+from trttt_mm.benchmark.spec import load_benchmark_config, parse_set_options
+from trttt_mm.benchmark.units import ROOT
+
+CONFIG = osp.join(ROOT, 'configs', 'benchmark', 'synth.py')
+
+
+def test_synth_config_quick_and_options():
+    cfg = load_benchmark_config(CONFIG)
+    assert cfg['families'] == ['appearance', 'geometry', 'content', 'mixed']
+    assert len(cfg['seeds']) == 3
+    quick = load_benchmark_config(CONFIG, quick=True)
+    assert quick['seeds'] == [0] and len(quick['families']) == 1
+    assert quick['train']['iters'] < cfg['train']['iters']
+    # --quick merges: the second stage keeps its config
+    assert quick['sources']['tttflow']['finetune']['config'] == \
+        cfg['sources']['tttflow']['finetune']['config']
+    assert load_benchmark_config(
+        CONFIG, options={'train.iters': 7})['train']['iters'] == 7
+    # defaults
+    assert cfg['best_step']['min_fraction'] == 0.25
+    assert cfg['hparam_selection']['lr_factors'] == [0.1, 1.0, 10.0]
+
+
+def test_bad_configs_are_named(tmp_path):
+    bad = tmp_path / 'bad.py'
+    bad.write_text("families = ['mixed']\nseeds = [0]\n")
+    with pytest.raises(SystemExit, match=r"missing key\(s\)"):
+        load_benchmark_config(str(bad))
+    bad.write_text(
+        f"_base_ = ['{CONFIG}']\n"
+        "methods = dict(X=dict(hook='TENTHook', source='nowhere'))\n")
+    with pytest.raises(SystemExit, match="methods.X.source 'nowhere'"):
+        load_benchmark_config(str(bad))
+    bad.write_text(
+        f"_base_ = ['{CONFIG}']\n"
+        "sources = dict(a=dict(config='x.py', from_source='actmad'))\n")
+    with pytest.raises(SystemExit, match='must name a trained source'):
+        load_benchmark_config(str(bad))
+    with pytest.raises(SystemExit, match='not found'):
+        load_benchmark_config(str(tmp_path / 'none.py'))
+    bad.write_text(f"_base_ = ['{CONFIG}']\nquick = None\n")
+    with pytest.raises(SystemExit, match='--quick needs a `quick` dict'):
+        load_benchmark_config(str(bad), quick=True)
+
+
+def test_set_options_parse_json_values():
+    assert parse_set_options(['train.iters=3', 'data.root=/x/y',
+                              'eval_source_val=false', 'a.b=[1, 2]']) == {
+        'train.iters': 3, 'data.root': '/x/y', 'eval_source_val': False,
+        'a.b': [1, 2]}
+    with pytest.raises(SystemExit, match="expected KEY=VALUE"):
+        parse_set_options(['train.iters'])
