@@ -13,6 +13,13 @@ never overwritten unless ``--overwrite`` is given. The checkpoint loads
 strictly; ``--partial-load`` (as in ``tools/test.py``) loads the weights
 that fit, logs the rest and records them in the new checkpoint's
 ``meta['source_stats']['not_loaded']``.
+
+For a plain mmseg segmentor (mmseg's ``EncoderDecoder`` or
+``CascadeEncoderDecoder``, through ``PlainSegmentorAdapter``) the heads are
+those of the config's ``plain_aux_heads`` (default: ActMAD's,
+``dict(actmad=dict(type='ActMADStatsHead'))``), and their statistics go
+beside the weights, under the checkpoint key ``trttt_plain_aux_heads``: the
+state dict stays the segmentor's own, and ``ActMADHook`` finds them there.
 """
 import argparse
 import os
@@ -51,6 +58,8 @@ def main(argv=None):
     args = parse_args(argv)
     import trttt_mm  # noqa: F401  (registers the components)
     from mmseg.registry import MODELS
+    from trttt_mm.models.segmentors.plain_adapter import (
+        DEFAULT_PLAIN_AUX_HEADS, PLAIN_AUX_HEADS_KEY, PlainSegmentorAdapter)
     from trttt_mm.engine.hooks.source_stats_hook import (collect_source_stats,
                                                          finite_loader_cfg)
     from trttt_mm.utils.checkpoint import (CheckpointMismatchError,
@@ -85,15 +94,28 @@ def main(argv=None):
             logger=MMLogger.get_instance('source_stats'))
     except CheckpointMismatchError as e:
         raise SystemExit(str(e))
+    stats_model = model
+    if not callable(getattr(model, 'forward_branches', None)):
+        # a plain mmseg segmentor: its statistics heads live in the adapter
+        try:
+            stats_model = PlainSegmentorAdapter(
+                model, cfg.get('plain_aux_heads', DEFAULT_PLAIN_AUX_HEADS),
+                where='source_stats.py')
+        except (TypeError, ValueError) as e:
+            raise SystemExit(str(e))
     loader = Runner.build_dataloader(finite_loader_cfg(cfg.train_dataloader),
                                      seed=0)
     try:
-        info = collect_source_stats(model, loader, args.heads,
+        info = collect_source_stats(stats_model, loader, args.heads,
                                     args.max_batches)
     except ValueError as e:
         raise SystemExit(str(e))
     ckpt['state_dict'] = {k: v.detach().cpu()
                           for k, v in model.state_dict().items()}
+    if stats_model is not model:  # beside the weights, other heads kept
+        heads = dict(ckpt.get(PLAIN_AUX_HEADS_KEY) or {})
+        heads.update(stats_model.aux_heads_state(info['heads']))
+        ckpt[PLAIN_AUX_HEADS_KEY] = heads
     meta = dict(ckpt.get('meta', {}) or {})
     meta['source_stats'] = dict(heads=list(info['heads']),
                                 batches=int(info['batches']),

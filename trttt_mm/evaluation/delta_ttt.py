@@ -24,6 +24,11 @@ METRIC_DIRECTIONS: Dict[str, str] = {
     'mIoU': HIGHER,
     'aAcc': HIGHER,
     'mAcc': HIGHER,
+    # mmseg IoUMetric's other summaries (iou_metrics=['mDice', 'mFscore'])
+    'mDice': HIGHER,
+    'mFscore': HIGHER,
+    'mPrecision': HIGHER,
+    'mRecall': HIGHER,
     # edges
     'odsF': HIGHER,
     # surface normals: share of pixels under an angular threshold
@@ -44,6 +49,10 @@ METRIC_DIRECTIONS: Dict[str, str] = {
 #: :func:`delta_ttt`.
 PRIMARY_KEYS: Tuple[str, ...] = ('semseg/mIoU', 'depth/rmse',
                                  'normal/mean_angle', 'edge/rmse')
+#: The primary key of the unprefixed metrics of mmseg's own ``IoUMetric``
+#: (a plain mmseg segmentor's evaluator): the default keys when no key of
+#: :data:`PRIMARY_KEYS` is present.
+UNPREFIXED_PRIMARY_KEYS: Tuple[str, ...] = ('mIoU', )
 
 
 def metric_direction(key: str) -> str:
@@ -97,8 +106,12 @@ def relative_change(base: float, adapted: float, key: str) -> float:
 
 
 def default_keys(base: Mapping, adapted: Mapping) -> List[str]:
-    """The primary keys (:data:`PRIMARY_KEYS`) present in both dicts."""
-    return [k for k in PRIMARY_KEYS if k in base and k in adapted]
+    """The primary keys (:data:`PRIMARY_KEYS`) present in both dicts; when
+    there is none, those of mmseg's ``IoUMetric``
+    (:data:`UNPREFIXED_PRIMARY_KEYS`: ``mIoU``)."""
+    keys = [k for k in PRIMARY_KEYS if k in base and k in adapted]
+    return keys or [k for k in UNPREFIXED_PRIMARY_KEYS
+                    if k in base and k in adapted]
 
 
 def delta_ttt(base: Mapping[str, float],
@@ -111,7 +124,8 @@ def delta_ttt(base: Mapping[str, float],
         adapted: flat metric dict of the adapted model.
         keys: metric keys to average over. ``None`` takes the primary metric of
             each task (``semseg/mIoU``, ``depth/rmse``, ``normal/mean_angle``,
-            ``edge/rmse``) that both dicts hold.
+            ``edge/rmse``) that both dicts hold, else mmseg ``IoUMetric``'s
+            ``mIoU`` (:func:`default_keys`).
 
     Returns:
         ``dict(delta_ttt=<percent>, per_task={key: <percent>})``; ``per_task``
@@ -126,8 +140,10 @@ def delta_ttt(base: Mapping[str, float],
         keys = default_keys(base, adapted)
         if not keys:
             raise ValueError(
-                f'no primary metric key {list(PRIMARY_KEYS)} is present in both '
-                f'dicts; base has {sorted(base)}, adapted has {sorted(adapted)}')
+                f'no primary metric key '
+                f'{list(PRIMARY_KEYS + UNPREFIXED_PRIMARY_KEYS)} is present in '
+                f'both dicts; base has {sorted(base)}, adapted has '
+                f'{sorted(adapted)}')
     else:
         if isinstance(keys, str):
             keys = [keys]

@@ -18,6 +18,7 @@ TensorBoard, W&B).
 """
 import copy
 import json
+import numbers
 import math
 import os.path as osp
 from typing import Optional, Sequence
@@ -31,6 +32,9 @@ from mmseg.registry import HOOKS
 
 from ...evaluation.metrics.delta_ttt_metric import (BASE_PREDICTIONS_KEY,
                                                     DeltaTTTMetric)
+from ...evaluation.metrics.iou_metric_totals import (as_metric_inputs,
+                                                     incremental_api,
+                                                     private_copy)
 from ...tasks import PRED_FIELDS
 from ...visualization import BASE_PRED_FIELDS
 from .ttt_hook import BATCH_LOSSES_KEY, BaseTTTHook
@@ -56,35 +60,35 @@ class _Running:
     metric offers ``reduce``/``merge``/``compute_from_totals``)."""
 
     def __init__(self, metric):
-        self.metric = copy.deepcopy(metric)
-        self.metric.results = []
-        if hasattr(self.metric, 'log_per_class'):
-            self.metric.log_per_class = False
-        self.incremental = all(
-            hasattr(self.metric, n)
-            for n in ('reduce', 'merge', 'compute_from_totals'))
+        # quiet, and writing no prediction files
+        self.metric = private_copy(metric, 'TTTMonitorHook')
+        # the metric's own totals (MultiTaskMetric) or mmseg IoUMetric's
+        self.api = incremental_api(self.metric)
+        self.incremental = self.api is not None
         self.totals = {}
         self.all_results = []
 
     def add(self, data_batch, data_samples) -> None:
         m = self.metric
         m.results.clear()
-        m.process(data_batch, data_samples)
+        # as mmengine's Evaluator hands them to a metric (dicts)
+        m.process(data_batch, as_metric_inputs(data_samples))
         if self.incremental:
-            self.totals = m.merge(self.totals, m.reduce(list(m.results)))
+            self.totals = self.api.merge(self.totals,
+                                         self.api.reduce(list(m.results)))
         else:  # a metric without totals: recompute over everything so far
             self.all_results.extend(m.results)
         m.results.clear()
 
     def compute(self) -> dict:
         if self.incremental:
-            res = self.metric.compute_from_totals(self.totals) \
+            res = self.api.compute_from_totals(self.totals) \
                 if self.totals else {}
         else:
             res = self.metric.compute_metrics(list(self.all_results)) \
                 if self.all_results else {}
         return {k: float(v) for k, v in res.items()
-                if isinstance(v, (int, float))}
+                if isinstance(v, numbers.Real)}
 
 
 @HOOKS.register_module()
@@ -237,7 +241,8 @@ class TTTMonitorHook(Hook):
         if metrics is None or not self.curve or get_rank() != 0:
             return
         self._curve['final'] = {
-            k: (float(v) if isinstance(v, (int, float)) else v)
+            # numpy scalars too (mmseg's IoUMetric returns np.float32)
+            k: (float(v) if isinstance(v, numbers.Real) else v)
             for k, v in metrics.items()
         }
         path = osp.join(runner.log_dir, 'ttt_curve.json')

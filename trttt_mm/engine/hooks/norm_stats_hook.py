@@ -10,6 +10,7 @@ from mmengine.logging import print_log
 from mmseg.registry import HOOKS
 
 from .norm_policy import running_bn_layers
+from ...models.segmentors.plain_adapter import call_branches
 from .ttt_hook import BATCH_LOSSES_KEY, BaseTTTHook
 
 #: Statistics modes of :class:`NormStatsHook`.
@@ -215,8 +216,7 @@ class NormStatsHook(BaseTTTHook):
 
         def forward(inputs):
             # through the wrapper, as every forward of the hooks
-            return runner.model(inputs, None, mode='branches',
-                                branches=('main', ))
+            return call_branches(runner.model, self.model, inputs, ('main', ))
 
         self.statistics_passes(forward, model, data['inputs'])
         if not self._buffers_finite(model):

@@ -31,6 +31,9 @@ from mmengine.registry import OPTIMIZERS
 
 from mmseg.registry import HOOKS
 
+from ...models.segmentors.plain_adapter import (PLAIN_AUX_HEADS_KEY,
+                                                as_branch_model, call_branches)
+
 from .norm_policy import NORM_SCOPES, NORM_TYPES, NormPolicy  # noqa: F401
 
 RESET_POLICIES = ('online', 'episodic', 'single_batch')
@@ -276,10 +279,13 @@ class BaseTTTHook(Hook):
         found = [n for n, h in model.aux_heads.items()
                  if isinstance(h, self.head_type)]
         if not found:
+            advice = getattr(model, 'missing_head_advice', None)
             raise ValueError(
                 f'{where} needs a model with a {kind} in aux_heads, but this '
                 f'model has {dict((n, type(h).__name__) for n, h in model.aux_heads.items()) or "none"}: '  # noqa: E501
-                'train a model whose config adds one (see docs/methods.md)')
+                + (advice(kind) if callable(advice) else
+                   'train a model whose config adds one (see '
+                   'docs/methods.md)'))
         if len(found) > 1:
             raise ValueError(f'{where}: the model has several {kind}s '
                              f'{found}; choose one with head=NAME')
@@ -343,8 +349,8 @@ class BaseTTTHook(Hook):
         wrapped = runner.model
 
         def forward(inputs, branches, mask=None, generator=None):
-            out = wrapped(inputs, None, mode='branches', branches=branches,
-                          mask=mask, generator=generator)
+            out = call_branches(wrapped, self.model, inputs, branches,
+                                mask=mask, generator=generator)
             self._outputs_finite &= _all_finite(
                 {k: v for k, v in out.items() if k not in ('feats', )})
             return out
@@ -374,12 +380,20 @@ class BaseTTTHook(Hook):
         return bool(t.item() > 0)
 
     # ------------------------------------------------------------- the hooks
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Keep the auxiliary heads that a plain mmseg segmentor's
+        checkpoint carries beside its weights (``PLAIN_AUX_HEADS_KEY``,
+        written by tools/analysis/source_stats.py) for its adapter."""
+        self._plain_aux_heads = checkpoint.get(PLAIN_AUX_HEADS_KEY)
+
     def before_test(self, runner) -> None:
-        model = self._unwrap(runner.model)
-        if not hasattr(model, 'forward_branches'):
-            raise TypeError(
-                f'{type(self).__name__} needs a model with forward_branches '
-                f'(MultiTaskEncoderDecoder), got {type(model).__name__}')
+        # MultiTaskEncoderDecoder as it is; a plain mmseg EncoderDecoder or
+        # CascadeEncoderDecoder through PlainSegmentorAdapter (a clear error
+        # for any other model)
+        model = as_branch_model(
+            self._unwrap(runner.model),
+            plain_aux_heads=getattr(self, '_plain_aux_heads', None),
+            where=type(self).__name__)
         have = model.available_branches()
         missing = [b for b in self.required_branches if b not in have]
         if missing:

@@ -1,5 +1,4 @@
 """Δ_TTT as an evaluator component (``test_evaluator`` entry)."""
-import copy
 import json
 import os.path as osp
 from typing import Any, Dict, Optional, Sequence, Union
@@ -7,9 +6,11 @@ from typing import Any, Dict, Optional, Sequence, Union
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MessageHub, print_log
 
+from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 
 from ..delta_ttt import delta_ttt
+from .iou_metric_totals import IoUMetricTotals, as_metric_inputs, private_copy
 
 #: Message-hub key under which :class:`TTTMonitorHook` publishes the source
 #: model's predictions of the current batch.
@@ -22,10 +23,14 @@ class DeltaTTTMetric(BaseMetric):
     """Base metrics, per-metric relative changes and Δ_TTT of a test run.
 
     It evaluates the adapted predictions with an inner metric (by default
-    :class:`MultiTaskMetric`) against a baseline and writes ``base/<key>``,
+    :class:`MultiTaskMetric`; mmseg's ``IoUMetric`` for a plain mmseg
+    segmentor) against a baseline and writes ``base/<key>``,
     ``delta/<key>`` (percent, positive = better) and ``delta_ttt``. The
     adapted metrics themselves are left to the inner metric's own entry in
-    ``test_evaluator`` (mmengine refuses duplicate keys).
+    ``test_evaluator`` (mmengine refuses duplicate keys). With an
+    ``IoUMetric`` the base model's per-class table is logged under its own
+    title, the adapted model's is left to the evaluator's ``IoUMetric``,
+    and no prediction file is written.
 
     The baseline is either ``'monitor'`` (the unadapted source model's
     predictions of the same batches, published by :class:`TTTMonitorHook`
@@ -51,13 +56,10 @@ class DeltaTTTMetric(BaseMetric):
                  collect_dir: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix,
                          collect_dir=collect_dir)
-        if isinstance(metric, BaseMetric):
-            self.inner = copy.deepcopy(metric)
-        else:
-            self.inner = METRICS.build(metric)
-        self.inner.results = []
-        if hasattr(self.inner, 'log_per_class'):
-            self.inner.log_per_class = False
+        if not isinstance(metric, BaseMetric):
+            metric = METRICS.build(metric)
+        # quiet, writing no prediction files
+        self.inner = private_copy(metric, 'DeltaTTTMetric')
         if not isinstance(base, str) or not base:
             raise ValueError(f"DeltaTTTMetric.base must be 'monitor' or a "
                              f'metrics JSON path, got {base!r}')
@@ -78,7 +80,9 @@ class DeltaTTTMetric(BaseMetric):
 
     def _summaries(self, data_batch: Any, data_samples: Sequence) -> list:
         self.inner.results.clear()
-        self.inner.process(data_batch, data_samples)
+        # the monitor's base predictions are SegDataSamples: as dicts, as
+        # mmengine's Evaluator hands the adapted ones
+        self.inner.process(data_batch, as_metric_inputs(data_samples))
         out = list(self.inner.results)
         self.inner.results.clear()
         return out
@@ -108,12 +112,20 @@ class DeltaTTTMetric(BaseMetric):
         self.results.extend(
             dict(adapted=a, base=b) for a, b in zip(adapted, base))
 
+    def _inner_metrics(self, results: list, base: bool) -> Dict[str, float]:
+        if isinstance(self.inner, IoUMetric):
+            return IoUMetricTotals(self.inner).compute_metrics(
+                results, log=base,
+                title='DeltaTTTMetric: per class results of the base '
+                '(unadapted) model')
+        return self.inner.compute_metrics(results)
+
     def compute_metrics(self, results: list) -> Dict[str, float]:
-        adapted = self.inner.compute_metrics([r['adapted'] for r in results])
+        adapted = self._inner_metrics([r['adapted'] for r in results], False)
         if self._base_metrics is not None:
             base = dict(self._base_metrics)
         else:
-            base = self.inner.compute_metrics([r['base'] for r in results])
+            base = self._inner_metrics([r['base'] for r in results], True)
         out = {f'base/{k}': v for k, v in base.items()
                if isinstance(v, (int, float))}
         try:
