@@ -112,8 +112,9 @@ def trigger_visualization_hook(cfg: Config, args) -> None:
         return
     import trttt_mm  # noqa: F401  (registers the visualizer and the hook)
     from mmengine.visualization import Visualizer
-    from mmseg.registry import VISUALIZERS
+    from mmseg.registry import HOOKS, VISUALIZERS
     from mmseg.visualization import SegLocalVisualizer
+    from trttt_mm.engine.hooks import MultiTaskVisualizationHook
     from trttt_mm.visualization import MultiTaskLocalVisualizer
     hooks = cfg.get('default_hooks', None) or ConfigDict()
     vis_hook = hooks.get('visualization', None) or ConfigDict()
@@ -124,8 +125,10 @@ def trigger_visualization_hook(cfg: Config, args) -> None:
     if args.show:
         vis_hook['show'] = True
         vis_hook['wait_time'] = args.wait_time
-    if args.show_dir:
-        vis_hook['store'] = True
+    if args.show_dir and isinstance(HOOKS.get(vis_hook['type']), type) \
+            and issubclass(HOOKS.get(vis_hook['type']),
+                           MultiTaskVisualizationHook):
+        vis_hook['store'] = True  # stored even with --show
     hooks['visualization'] = vis_hook
     cfg.default_hooks = hooks
     visualizer = cfg.get('visualizer', None) or ConfigDict(
