@@ -45,10 +45,31 @@ def table(title, cols, rows):
         print('  '.join(str(c).ljust(w) for c, w in zip(r, widths)))
 
 
-def same_size(meta):
+def same_size(meta, size=None):
+    """Whether generator output ``meta`` has the image size ``size``
+    (``(height, width)``; default: the generator's)."""
     p = meta.get('params', {})
-    return (p.get('height'), p.get('width')) == (DEFAULTS['height'],
-                                                 DEFAULTS['width'])
+    return (p.get('height'), p.get('width')) == (
+        size or (DEFAULTS['height'], DEFAULTS['width']))
+
+
+def generator_flags(options):
+    """``['num_train=8', 'height=32']`` -> make_synthetic.py flags
+    (``--num-train 8 --height 32``) and the parsed values."""
+    flags, values = [], {}
+    for item in options or []:
+        key, sep, value = item.partition('=')
+        if not sep or key not in DEFAULTS or key == 'seed':
+            raise SystemExit(
+                f'--data-options: expected KEY=VALUE with KEY one of '
+                f'{sorted(k for k in DEFAULTS if k != "seed")}, got {item!r}')
+        try:
+            values[key] = int(value)
+        except ValueError:
+            raise SystemExit(f'--data-options: {key} must be an integer, '
+                             f'got {value!r}') from None
+        flags += ['--' + key.replace('_', '-'), value]
+    return flags, values
 
 
 def main():
@@ -62,25 +83,46 @@ def main():
     parser.add_argument('--retrain', action='store_true',
                         help='train again even if a checkpoint exists')
     parser.add_argument('--skip-ttt', action='store_true')
+    parser.add_argument(
+        '--data-dir', default='data/synth',
+        help='folder of the synthetic benchmark (made there when missing); '
+        'the config\'s data roots are pointed at it')
+    parser.add_argument(
+        '--data-options', nargs='+', default=[], metavar='KEY=VALUE',
+        help='generator settings instead of its defaults, e.g. num_train=8 '
+        'height=32 (the arguments of tools/data/make_synthetic.py)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+        help='config overrides passed to tools/train.py and tools/test.py')
     args = parser.parse_args()
     t0 = time.time()
     py = sys.executable
     wd = osp.join(ROOT, args.work_dir)
     os.makedirs(wd, exist_ok=True)
 
-    data_dir = osp.join(ROOT, 'data', 'synth')
-    gen = [py, 'tools/data/make_synthetic.py', '--out', 'data/synth',
-           '--seed', str(args.data_seed)]
+    data_dir = osp.join(ROOT, args.data_dir)
+    flags, values = generator_flags(args.data_options)
+    size = (values.get('height', DEFAULTS['height']),
+            values.get('width', DEFAULTS['width']))
+    gen = [py, 'tools/data/make_synthetic.py', '--out', data_dir,
+           '--seed', str(args.data_seed)] + flags
+    # every run of train.py / test.py reads the data from data_dir
+    opts = list(args.cfg_options)
+    if osp.abspath(data_dir) != osp.join(ROOT, 'data', 'synth'):
+        opts = [f'{loader}_dataloader.dataset.data_root={data_dir}/{layout}'
+                for loader, layout in (('train', 'taskonomy'),
+                                       ('val', 'taskonomy'),
+                                       ('test', 'NYUDv2'))] + opts
     old = read_meta(data_dir)
     if old is not None and old.get('generator') == GENERATOR and \
             old.get('params', {}).get('seed') == args.data_seed and \
-            not same_size(old):
+            not same_size(old, size):
         # an earlier version's demo data (another image size): the generator
         # replaces only the files its manifest lists
         print(f'  data/synth holds the demo data at '
               f"{old['params'].get('height')}x{old['params'].get('width')} "
               f'of an earlier version: regenerating it at '
-              f"{DEFAULTS['height']}x{DEFAULTS['width']}")
+              f'{size[0]}x{size[1]}')
         gen.append('--force')
     run(gen, osp.join(wd, 'make_synthetic.log'))
     print(f'  data ready ({time.time() - t0:.0f}s)')
@@ -90,7 +132,8 @@ def main():
     last = osp.join(train_dir, 'last_checkpoint')
     settings_path = osp.join(train_dir, 'demo_settings.json')
     settings = dict(config=args.config, seed=args.seed,
-                    data=data.get('params') if data else None)
+                    data=data.get('params') if data else None,
+                    cfg_options=opts)
     reuse = not args.retrain and osp.isfile(last)
     if reuse:
         if read_json(settings_path) != json.loads(json.dumps(settings)):
@@ -99,7 +142,7 @@ def main():
             reuse = False
     if not reuse:
         run([py, 'tools/train.py', args.config, '--work-dir', train_dir,
-             '--cfg-options', f'randomness.seed={args.seed}'],
+             '--cfg-options', f'randomness.seed={args.seed}', *opts],
             osp.join(wd, 'train.log'))
         with open(settings_path, 'w') as f:
             json.dump(settings, f, indent=2)
@@ -125,7 +168,8 @@ def main():
     for name, extra in runs:
         out = osp.join(wd, f'metrics_{name}.json')
         run([py, 'tools/test.py', args.config, ckpt, '--work-dir',
-             osp.join(wd, name), '--metrics-out', out] + extra,
+             osp.join(wd, name), '--metrics-out', out] + extra +
+            (['--cfg-options', *opts] if opts else []),
             osp.join(wd, f'test_{name}.log'))
         with open(out) as f:
             results[name] = json.load(f)
