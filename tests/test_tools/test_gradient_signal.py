@@ -255,6 +255,17 @@ def test_multitask_supervised_objective(gs, norm_mode):
         assert rec['stats_only'] is not None  # the statistics moved
         assert rec['cosine'] < 1 - 1e-4
     assert set(rec['groups']) == {'backbone', 'decode_head'}
+    # the per-task terms: their sum is the total, in the losses and in the
+    # look-ahead (each task's change weighted by its share of the loss)
+    tasks = ('semseg', 'depth', 'normal', 'edge')
+    assert set(rec['terms']) == set(rec['sup_terms']) == set(tasks)
+    assert sum(rec['sup_terms'].values()) == pytest.approx(
+        rec['sup_loss'], rel=1e-5)
+    for i in range(2):
+        parts = sum(rec['sup_terms'][t] * rec['lookahead']['same_terms'][t][i]
+                    for t in tasks)
+        assert parts / rec['sup_loss'] == pytest.approx(
+            rec['lookahead']['same'][i], rel=1e-3, abs=1e-7)
     for k, v in model.state_dict().items():
         assert torch.equal(v, state[k]), k
     hook.after_test(host)

@@ -179,7 +179,8 @@ class Probe:
             descends (its loss scale included), computed in its adapting
             mode (it may move buffers, e.g. norm statistics).
         supervised: ``supervised(batch)`` returns the supervised loss of
-            the batch with the model in its prediction mode.
+            the batch with the model in its prediction mode: a scalar, or a
+            dict of terms (one per task) whose sum is the loss.
         optimizer: Optional ``(params) -> torch.optim.Optimizer`` building
             the method's own optimizer for the ``hook_step`` look-ahead.
         grad_clip: Max gradient norm of the method's step (or None).
@@ -219,24 +220,41 @@ class Probe:
         return set(own) == set(state) and all(
             torch.equal(v.detach(), state[k]) for k, v in own.items())
 
-    # -- gradients
-    def grad(self, loss: torch.Tensor) -> List[torch.Tensor]:
+    # -- losses and gradients
+    def grad(self, loss: torch.Tensor, retain_graph: bool = False
+             ) -> List[torch.Tensor]:
         tensors = [p for _, p in self.params]
         if not loss.requires_grad:  # depends on none of the parameters
             return [torch.zeros_like(p) for p in tensors]
-        grads = torch.autograd.grad(loss, tensors, allow_unused=True)
+        grads = torch.autograd.grad(loss, tensors, allow_unused=True,
+                                    retain_graph=retain_graph)
         return [torch.zeros_like(p) if g is None else g.detach()
                 for p, g in zip(tensors, grads)]
 
-    def sup_value(self, batch) -> Optional[float]:
-        """The supervised loss of ``batch`` (no gradient); buffers a
-        prediction mode with moving statistics would change are put back."""
+    def sup_terms(self, batch) -> Dict[str, torch.Tensor]:
+        """``{'total': loss, term: value, ...}`` (the terms only when the
+        supervised loss has several)."""
+        out = self.supervised(batch)
+        if not isinstance(out, dict):
+            return dict(total=out)
+        if not out or 'total' in out:
+            raise ValueError('supervised(batch) must return a scalar or a '
+                             "non-empty dict of terms without 'total', got "
+                             f'{sorted(out) if isinstance(out, dict) else out}')
+        terms = dict(total=sum(out.values()))
+        if len(out) > 1:
+            terms.update(out)
+        return terms
+
+    def sup_values(self, batch) -> Optional[Dict[str, float]]:
+        """:meth:`sup_terms` as numbers (no gradient); buffers a prediction
+        mode with moving statistics would change are put back."""
         if batch is None:
             return None
         buffers = [(b, b.detach().clone()) for b in self.model.buffers()]
         try:
             with torch.no_grad():
-                return float(self.supervised(batch))
+                return {k: float(v) for k, v in self.sup_terms(batch).items()}
         finally:
             with torch.no_grad():
                 for b, v in buffers:
@@ -257,24 +275,46 @@ def group_of(name: str) -> str:
     return parts[0]
 
 
+def _changes(probe: Probe, batch, next_batch, base: dict) -> dict:
+    """Relative changes of every supervised term from ``base``, on the
+    batch (``same``) and the next one (``next``; None without one)."""
+    out = {}
+    for which, b in (('same', batch), ('next', next_batch)):
+        if b is None or base[which] is None:
+            out[which] = None
+            continue
+        after = probe.sup_values(b)
+        out[which] = {k: relative_change(after[k], v)
+                      for k, v in base[which].items()}
+    return out
+
+
 def _lookahead(probe: Probe, start: Dict[str, torch.Tensor], direction,
-               lrs: Sequence[float], batch, next_batch, base: dict,
-               state_check: bool = True) -> dict:
+               lrs: Sequence[float], batch, next_batch, base: dict) -> dict:
     """Relative supervised-loss change after ``θ − lr·direction`` for each
-    ``lr`` (same batch and next batch), from ``start``."""
-    same, nxt = [], []
+    ``lr``, from ``start``: ``same`` and ``next`` (the total loss, one value
+    per ``lr``) and ``same_terms`` / ``next_terms`` (per term)."""
+    curves = {'same': [], 'next': []}
     for lr in lrs:
         probe.restore(start)
         probe.step(direction, lr)
-        same.append(relative_change(probe.sup_value(batch), base['same']))
-        if next_batch is not None:
-            nxt.append(relative_change(probe.sup_value(next_batch),
-                                       base['next']))
+        c = _changes(probe, batch, next_batch, base)
+        for which in curves:
+            curves[which].append(c[which])
     probe.restore(start)
-    if state_check and not probe.same_state(start):
+    if not probe.same_state(start):
         raise RuntimeError('gradient_signal: the model was not restored '
                            'exactly after the look-ahead')
-    return dict(same=same, next=nxt if next_batch is not None else None)
+    out = {}
+    for which, per_lr in curves.items():
+        if next_batch is None and which == 'next':
+            out['next'] = out['next_terms'] = None
+            continue
+        out[which] = [c['total'] for c in per_lr]
+        keys = [k for k in base[which] if k != 'total']
+        out[f'{which}_terms'] = {k: [c[k] for c in per_lr] for k in keys} \
+            if keys else None
+    return out
 
 
 def measure_batch(probe: Probe, batch, next_batch, lrs: Sequence[float],
@@ -287,16 +327,28 @@ def measure_batch(probe: Probe, batch, next_batch, lrs: Sequence[float],
     """
     start = probe.snapshot()
     names = [n for n, _ in probe.params]
-    rec = dict(sup_loss=None, sup_loss_next=None)
-    # the supervised loss and its gradient, prediction mode
-    loss = probe.supervised(batch)
-    rec['sup_loss'] = _finite_or_none(float(loss.detach()))
-    g_sup = probe.grad(loss) if probe.params else []
-    del loss
+    # the supervised loss, its terms and their gradients, prediction mode
+    terms = probe.sup_terms(batch)
+    base_same = {k: _finite_or_none(float(v.detach()))
+                 for k, v in terms.items()}
+    g_terms = {}
+    if probe.params:
+        keys = list(terms)
+        for i, k in enumerate(keys):
+            g_terms[k] = probe.grad(terms[k],
+                                    retain_graph=i < len(keys) - 1)
+    del terms
     probe.restore(start)  # a prediction mode with moving statistics
-    rec['sup_loss_next'] = probe.sup_value(next_batch)
-    probe.restore(start)
-    base = dict(same=rec['sup_loss'], next=rec['sup_loss_next'])
+    base = dict(same=base_same, next=probe.sup_values(next_batch))
+    rec = dict(sup_loss=base_same['total'],
+               sup_loss_next=None if base['next'] is None
+               else base['next']['total'])
+    if len(base_same) > 1:
+        rec['sup_terms'] = {k: v for k, v in base_same.items()
+                            if k != 'total'}
+    if base_same['total'] is None:
+        raise RuntimeError('the supervised loss of the batch is not finite '
+                           'at the source weights')
 
     if probe.params:
         loss = probe.objective(batch)
@@ -310,17 +362,16 @@ def measure_batch(probe: Probe, batch, next_batch, lrs: Sequence[float],
             with torch.no_grad():
                 probe.stats_update(batch)
     moved = probe.snapshot()  # θ0 with the statistics the objective moved
-    stats_moved = not probe.same_state(start)
-    if stats_moved:
-        rec['stats_only'] = dict(
-            same=relative_change(probe.sup_value(batch), base['same']),
-            next=None if next_batch is None else relative_change(
-                probe.sup_value(next_batch), base['next']))
+    if not probe.same_state(start):
+        c = _changes(probe, batch, next_batch, base)
+        rec['stats_only'] = {w: None if c[w] is None else c[w]['total']
+                             for w in ('same', 'next')}
         probe.restore(moved)
     else:
         rec['stats_only'] = None
 
     if g_obj is not None:
+        g_sup = g_terms['total']
         rec['grad_norm_objective'] = grad_norm(g_obj)
         rec['grad_norm_supervised'] = grad_norm(g_sup)
         rec['cosine'] = cosine(g_obj, g_sup)
@@ -328,6 +379,11 @@ def measure_batch(probe: Probe, batch, next_batch, lrs: Sequence[float],
                 if group_of(n) in MAIN_GROUPS]
         rec['cosine_main'] = cosine([g_obj[i] for i in main],
                                     [g_sup[i] for i in main])
+        if len(g_terms) > 1:
+            rec['terms'] = {
+                k: dict(cosine=cosine(g_obj, g),
+                        grad_norm_supervised=grad_norm(g))
+                for k, g in g_terms.items() if k != 'total'}
         groups = {}
         for i, n in enumerate(names):
             groups.setdefault(group_of(n), []).append(i)
@@ -338,6 +394,7 @@ def measure_batch(probe: Probe, batch, next_batch, lrs: Sequence[float],
                     cosine=cosine([g_obj[i] for i in idx],
                                   [g_sup[i] for i in idx]))
             for g, idx in groups.items()}
+        del g_terms
         if all(math.isfinite(x) for x in (rec['grad_norm_objective'],
                                           rec['grad_norm_supervised'])):
             rec['lookahead'] = _lookahead(probe, moved, g_obj, lrs, batch,
@@ -374,11 +431,10 @@ def _hook_step(probe: Probe, start, g_obj, batch, next_batch, base
         if probe.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(tensors, probe.grad_clip)
         opt.step()
-        out = dict(
-            optimizer=type(opt).__name__, lr=lr,
-            same=relative_change(probe.sup_value(batch), base['same']),
-            next=None if next_batch is None else relative_change(
-                probe.sup_value(next_batch), base['next']))
+        c = _changes(probe, batch, next_batch, base)
+        out = dict(optimizer=type(opt).__name__, lr=lr,
+                   **{w: None if c[w] is None else c[w]['total']
+                      for w in ('same', 'next')})
     finally:
         for p in tensors:
             p.grad = None
@@ -456,9 +512,28 @@ def summarize(batches: List[dict], lrs: Sequence[float]) -> dict:
                 grad_norm_supervised=_mean(x['grad_norm_supervised']
                                            for x in v))
         for g, v in groups.items()}
+    terms = {}
+    for b in batches:
+        for t, v in (b.get('terms') or {}).items():
+            terms.setdefault(t, []).append(v)
+    out['terms'] = {
+        t: dict(mean_cosine=_mean(x['cosine'] for x in v
+                                  if x['cosine'] is not None)
+                if any(x['cosine'] is not None for x in v) else None,
+                grad_norm_supervised=_mean(x['grad_norm_supervised']
+                                           for x in v))
+        for t, v in terms.items()}
     for key in ('lookahead', 'random', 'oracle'):
         out[key] = {w: _mean_curves(batches, key, w, n)
                     for w in ('same', 'next')}
+    names = sorted({t for b in batches for t in
+                    ((b.get('lookahead') or {}).get('same_terms') or {})})
+    out['lookahead_terms'] = {
+        w: {t: _mean_curves([dict(x=b['lookahead'][f'{w}_terms'])
+                             for b in batches if b.get('lookahead')
+                             and b['lookahead'].get(f'{w}_terms')],
+                            'x', t, n) for t in names} or None
+        for w in ('same', 'next')}
     for w in ('same', 'next'):
         la, rnd = out['lookahead'][w], out['random'][w]
         out[f'first_helpful_lr_{w}'] = first_helpful(lrs, la, rnd)
@@ -573,7 +648,7 @@ def make_probe(model: nn.Module, hook, norm_mode: str) -> Probe:
         if not losses:
             raise ValueError('the target batch carries no ground truth for '
                              f'the tasks {model.tasks}')
-        return sum(losses.values())
+        return {k.replace('loss_', '', 1): v for k, v in losses.items()}
 
     params = adapted_params(hook, model)
     optimizer = None
