@@ -53,16 +53,32 @@ def make_batch(n=2, h=40, w=50, seed=0):
     return dict(inputs=inputs, data_samples=samples)
 
 
-def assert_base_and_delta(metrics):
+def assert_base_and_delta(metrics, healthy=True):
     """A test-time run with ``eval_source`` reports the base metrics, and
     Δ_TTT exactly when it is defined: not when a primary base metric is 0
     (a tiny, briefly trained model can score mIoU 0: the relative change
     divides by zero) or an adapted one is not finite (a tiny model that an
     adaptation step blew up predicts NaN, which the metric counts in
-    ``<task>/nonfinite``)."""
+    ``<task>/nonfinite``).
+
+    With ``healthy`` (the default) the run must also have been free of
+    faults: no update rolled back for a non-finite loss, gradient or weight
+    (``ttt/nonfinite_skips == 0``) and no non-finite prediction
+    (``<task>/nonfinite == 0`` for every task it scores), so a model that
+    diverges fails the test instead of passing with counted NaNs. Pass
+    ``healthy=False`` only for a run that may diverge."""
     import math
 
     from trttt_mm.evaluation import PRIMARY_KEYS
+    if healthy:
+        assert metrics.get('ttt/nonfinite_skips') == 0, (
+            'updates rolled back for non-finite values: '
+            f'{metrics.get("ttt/nonfinite_skips")}')
+        counts = {k: v for k, v in metrics.items()
+                  if k.endswith('/nonfinite') and not k.startswith(
+                      ('base/', 'delta/'))}
+        assert counts and not any(counts.values()), (
+            f'non-finite predictions: {counts}')
     base = {k: metrics[f'base/{k}'] for k in PRIMARY_KEYS
             if f'base/{k}' in metrics}
     assert 'base/semseg/mIoU' in metrics and base, sorted(metrics)

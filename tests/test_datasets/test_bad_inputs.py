@@ -2,7 +2,6 @@
 grey+alpha normal maps, partial NaN depth, unwritable --json paths,
 non-positive --limit, non-UTF-8 split files, symbolic link loops."""
 import functools
-import importlib.util
 import os
 import os.path as osp
 import struct
@@ -18,18 +17,14 @@ from trttt_mm.datasets.decoders import (decode_color_png, png_color_type,
 from trttt_mm.datasets.paths import NOT_FOUND, path_problem
 from trttt_mm.datasets.transforms import LoadMultiTaskAnnotations
 from fixtures_nyud import H, W, Dataset, make_nyud
+from tool_helpers import load_tool
 
-REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 NYUD = dict(type='NYUDv2MultiTaskDataset', split='train')
 
 
 @functools.lru_cache(maxsize=None)
 def cli():
-    spec = importlib.util.spec_from_file_location(
-        'check_dataset', osp.join(REPO, 'tools', 'data', 'check_dataset.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool('data/check_dataset')
 
 
 def png_bytes(arr: np.ndarray, color_type: int) -> bytes:

@@ -2,7 +2,6 @@
 tools/data/check_dataset.py) finds planted problems, passes clean copies and
 never writes into them."""
 import functools
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -20,6 +19,7 @@ from fixtures_nyud import W as NW
 from fixtures_nyud import make_nyud
 from fixtures_pascal import make_pascal, snapshot
 from fixtures_taskonomy import make_taskonomy, view_path
+from tool_helpers import load_tool
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
@@ -27,11 +27,7 @@ REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 @functools.lru_cache(maxsize=None)
 def load_cli():
     """tools/data/check_dataset.py as a module (the command line)."""
-    spec = importlib.util.spec_from_file_location(
-        'check_dataset', osp.join(REPO, 'tools', 'data', 'check_dataset.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool('data/check_dataset')
 
 
 def main(argv):

@@ -1,6 +1,5 @@
 """The synthetic generator deletes only what it wrote, never writes through a
 symbolic link, and leaves layouts it was not asked for alone."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -10,8 +9,8 @@ import pytest
 from trttt_mm.datasets.synthetic import generate_benchmark
 from trttt_mm.datasets.synthetic.manifest import MANIFEST_NAME
 from trttt_mm.datasets.synthetic.writers import WRITERS
+from tool_helpers import load_tool
 
-REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 H, W = 16, 20
 SMALL = dict(num_train=2, num_val=1, num_target_train=1, num_target_val=1,
              height=H, width=W, images_per_building=2, progress=False)
@@ -175,11 +174,7 @@ def test_output_of_an_older_version_without_manifests(tmp_path):
 
 
 def test_cli_refuses_with_a_clear_message(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(
-        'make_synthetic', osp.join(REPO, 'tools', 'data',
-                                   'make_synthetic.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_tool('data/make_synthetic')
     out = tmp_path / 'cli'
     real = real_dataset(tmp_path)
     out.mkdir()

@@ -1,6 +1,5 @@
 """Layout variants: NYUD-v2 MTI-Net package, Taskonomy original layout,
 Taskonomy edge domains, and the synthetic generator's three layouts."""
-import importlib.util
 import os
 import os.path as osp
 import shutil
@@ -18,8 +17,8 @@ from fixtures_pascal import snapshot
 from fixtures_taskonomy import H as TH
 from fixtures_taskonomy import W as TW
 from fixtures_taskonomy import DOMAINS, known_maps, make_taskonomy
+from tool_helpers import load_tool
 
-REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 LOAD = [
     dict(type='LoadMultiTaskImageFromFile'),
     dict(type='LoadMultiTaskAnnotations'),
@@ -205,10 +204,7 @@ def test_taskonomy_edge_domain_and_bit_depth(tmp_path, domain):
 # ---------------------------------------------------------------- synthetic
 def test_make_synthetic_cli_three_layouts_load(tmp_path):
     from mmseg.registry import DATASETS
-    spec = importlib.util.spec_from_file_location(
-        'make_synthetic', osp.join(REPO, 'tools', 'data', 'make_synthetic.py'))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_tool('data/make_synthetic')
     out = tmp_path / 'synth'
     assert cli.main([
         '--out', str(out), '--layouts', 'taskonomy', 'nyudv2', 'pascal',

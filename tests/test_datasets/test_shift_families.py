@@ -20,6 +20,7 @@ from trttt_mm.datasets.synthetic.appearance import STYLES
 from trttt_mm.datasets.synthetic.families import (DOMAIN_IDS, DOMAIN_SCENES,
                                                   DOMAIN_STYLES)
 from trttt_mm.datasets.synthetic.sampling import CLASSES
+from tool_helpers import load_tool
 
 H, W = 32, 40
 TINY = dict(seed=0, num_train=3, num_val=2, num_target_train=2,
@@ -253,12 +254,7 @@ def test_content_family_changes_classes_counts_and_sizes():
 
 
 def test_cli_writes_families(tmp_path, capsys):
-    import importlib.util
-    root = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-    spec = importlib.util.spec_from_file_location(
-        'make_synthetic', osp.join(root, 'tools', 'data', 'make_synthetic.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_tool('data/make_synthetic')
     out = str(tmp_path / 'cli')
     args = ['--out', out, '--num-train', '2', '--num-val', '1',
             '--num-target-train', '1', '--num-target-val', '1', '--height',

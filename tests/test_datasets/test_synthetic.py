@@ -14,8 +14,8 @@ from trttt_mm.datasets.synthetic import (CLASSES, NYU40_IDS,
                                          render_geometry, render_view,
                                          sample_scene)
 from trttt_mm.datasets.synthetic.writers import building_name
+from tool_helpers import load_tool
 
-REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 H, W = 32, 40
 SMALL = dict(num_train=3, num_val=2, num_target_train=2, num_target_val=2,
              height=H, width=W, images_per_building=2, progress=False)
@@ -341,12 +341,7 @@ def test_bad_arguments(tmp_path):
 
 
 def _load_cli():
-    import importlib.util
-    path = osp.join(REPO, 'tools', 'data', 'make_synthetic.py')
-    spec = importlib.util.spec_from_file_location('make_synthetic', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool('data/make_synthetic')
 
 
 def test_cli(tmp_path, capsys):

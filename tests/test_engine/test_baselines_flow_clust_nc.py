@@ -9,7 +9,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 from mmengine.registry import init_default_scope
-from mmengine.testing import RunnerTestCase
 
 import trttt_mm  # noqa: F401
 from mmseg.registry import HOOKS, MODELS
@@ -23,6 +22,8 @@ from trttt_mm.models.aux_heads.noise_contrast_head import soft_noise_target
 
 import toy_data  # noqa: F401  (registers ToyMultiTaskDataset)
 from model_helpers import assert_base_and_delta, make_batch, small_model_cfg
+from tool_helpers import load_tool
+from hook_helpers import HookTestCase
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
@@ -195,25 +196,15 @@ def test_padding_is_masked_at_feature_resolution():
 
 
 # ------------------------------------------------ runs inside the test loop
-class TestHooksInTheTestLoop(RunnerTestCase):
+class TestHooksInTheTestLoop(HookTestCase):
+
+    num_samples = 4
+    drop = ('val_dataloader', 'val_evaluator', 'val_cfg')
 
     def setUp(self):
         super().setUp()
-        torch.manual_seed(0)
-        loader = dict(
-            batch_size=2, num_workers=0,
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            dataset=dict(type='ToyMultiTaskDataset', num=4, shift=40.0))
-        self.cfg = copy.deepcopy(self.epoch_based_cfg)
-        self.cfg.update(
-            default_scope='mmseg', test_dataloader=loader,
-            test_evaluator=dict(type='MultiTaskMetric'),
-            test_cfg=dict(type='TestLoop'),
-            custom_hooks=[dict(type='PlainCheckpointHook')])
-        for key in ('val_dataloader', 'val_evaluator', 'val_cfg'):
-            self.cfg.pop(key, None)
-        self.train_loader = dict(loader, sampler=dict(type='InfiniteSampler',
-                                                      shuffle=False))
+        self.train_loader = dict(self.loader, sampler=dict(
+            type='InfiniteSampler', shuffle=False))
 
     def _runner(self, method, name, **hook):
         cfg = copy.deepcopy(self.cfg)
@@ -319,14 +310,7 @@ def test_flow_stage_hook_needs_one_flow_head():
 
 
 # ----------------------------------------------------------- the tools, e2e
-def _load_tool(name):
-    import importlib.util
-    path = osp.join(ROOT, 'tools', *name.split('/')) + '.py'
-    spec = importlib.util.spec_from_file_location(name.replace('/', '_'),
-                                                  path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+_load_tool = load_tool
 
 
 #: The demo configs shrunk to a tiny model (typed; also passed as

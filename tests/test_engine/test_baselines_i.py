@@ -7,7 +7,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.registry import init_default_scope
-from mmengine.testing import RunnerTestCase
 
 import trttt_mm  # noqa: F401
 from mmseg.registry import HOOKS, MODELS
@@ -20,6 +19,7 @@ from trttt_mm.utils.checkpoint import load_weights
 
 import toy_data  # noqa: F401  (registers ToyMultiTaskDataset)
 from model_helpers import make_batch, small_model_cfg
+from hook_helpers import HookTestCase
 
 BN = nn.modules.batchnorm._BatchNorm
 
@@ -109,27 +109,9 @@ class _Mechanics:
 
 
 # --------------------------------------------------------------- runner tests
-class TestBaselinesI(RunnerTestCase):
+class TestBaselinesI(HookTestCase):
 
-    def setUp(self):
-        super().setUp()
-        torch.manual_seed(0)
-        loader = dict(
-            batch_size=2, num_workers=0,
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            dataset=dict(type='ToyMultiTaskDataset', num=6, shift=40.0))
-        self.cfg = copy.deepcopy(self.epoch_based_cfg)
-        self.cfg.update(
-            default_scope='mmseg',
-            model=small_model_cfg(False, False),
-            test_dataloader=loader,
-            test_evaluator=dict(type='MultiTaskMetric'),
-            test_cfg=dict(type='TestLoop'),
-            custom_hooks=[dict(type='PlainCheckpointHook')])
-        for key in ('train_dataloader', 'val_dataloader', 'val_evaluator',
-                    'train_cfg', 'val_cfg', 'optim_wrapper',
-                    'param_scheduler'):
-            self.cfg.pop(key, None)
+    model = small_model_cfg(False, False)
 
     def _runner(self, model=None, monitor=None, state=None, **hook):
         cfg = copy.deepcopy(self.cfg)

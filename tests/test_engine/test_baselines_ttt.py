@@ -2,7 +2,6 @@
 TTTPlusPlusHook): source losses, source statistics, test-time objectives,
 which parameters move, and the tools end to end."""
 import copy
-import importlib.util
 import json
 import os.path as osp
 
@@ -10,7 +9,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.registry import init_default_scope
-from mmengine.testing import RunnerTestCase
 
 import trttt_mm  # noqa: F401
 from mmseg.registry import HOOKS, MODELS
@@ -21,6 +19,8 @@ from trttt_mm.models.aux_heads.contrastive_head import (coral, covariance,
 
 import toy_data  # noqa: F401  (registers ToyMultiTaskDataset)
 from model_helpers import assert_base_and_delta, make_batch, small_model_cfg
+from tool_helpers import load_tool
+from hook_helpers import HookTestCase
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 ROT = dict(rotation=dict(type='RotationHead', in_index=2))
@@ -275,26 +275,11 @@ def test_hook_arguments_are_checked():
 
 
 # -------------------------------------------------------- inside a Runner
-class TestBaselineHooksInRunner(RunnerTestCase):
+class TestBaselineHooksInRunner(HookTestCase):
 
     def setUp(self):
         super().setUp()
-        torch.manual_seed(0)
         torch.set_num_threads(1)
-        loader = dict(
-            batch_size=2, num_workers=0,
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            dataset=dict(type='ToyMultiTaskDataset', num=6, shift=40.0))
-        self.cfg = copy.deepcopy(self.epoch_based_cfg)
-        self.cfg.update(
-            default_scope='mmseg',
-            test_dataloader=loader,
-            test_evaluator=dict(type='MultiTaskMetric'),
-            test_cfg=dict(type='TestLoop'),
-            custom_hooks=[dict(type='PlainCheckpointHook')])
-        for key in ('train_dataloader', 'val_dataloader', 'val_evaluator',
-                    'train_cfg', 'val_cfg', 'optim_wrapper', 'param_scheduler'):
-            self.cfg.pop(key, None)
 
     def _runner(self, heads, load_from=None, **hook):
         cfg = copy.deepcopy(self.cfg)
@@ -366,14 +351,6 @@ class TestBaselineHooksInRunner(RunnerTestCase):
 
 
 # ------------------------------------------------------------ end to end
-def load_tool(name):
-    path = osp.join(ROOT, 'tools', *name.split('/')) + '.py'
-    spec = importlib.util.spec_from_file_location(name.replace('/', '_'), path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 TINY = [
     'model.backbone.stem_channels=8', 'model.backbone.base_channels=8',
     'model.decode_head.in_channels=[8,16,32,64]',

@@ -5,7 +5,6 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.testing import RunnerTestCase
 
 import trttt_mm  # noqa: F401
 from trttt_mm.engine.hooks import TRTTTHook, TTTMonitorHook
@@ -14,28 +13,12 @@ from trttt_mm.evaluation import DeltaTTTMetric, MultiTaskMetric
 
 import toy_data  # noqa: F401  (registers ToyMultiTaskDataset)
 from model_helpers import small_model_cfg
+from hook_helpers import HookTestCase
 
 
-class TestMonitor(RunnerTestCase):
+class TestMonitor(HookTestCase):
 
-    def setUp(self):
-        super().setUp()
-        torch.manual_seed(0)
-        loader = dict(
-            batch_size=2, num_workers=0,
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            dataset=dict(type='ToyMultiTaskDataset', num=6, shift=40.0))
-        self.cfg = copy.deepcopy(self.epoch_based_cfg)
-        self.cfg.update(
-            default_scope='mmseg',
-            model=small_model_cfg(True, True),
-            test_dataloader=loader,
-            test_evaluator=dict(type='MultiTaskMetric'),
-            test_cfg=dict(type='TestLoop'),
-            custom_hooks=[dict(type='PlainCheckpointHook')])
-        for key in ('train_dataloader', 'val_dataloader', 'val_evaluator',
-                    'train_cfg', 'val_cfg', 'optim_wrapper', 'param_scheduler'):
-            self.cfg.pop(key, None)
+    model = small_model_cfg(True, True)
 
     def _runner(self, name, hooks, evaluator=None):
         cfg = copy.deepcopy(self.cfg)

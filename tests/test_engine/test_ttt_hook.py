@@ -6,7 +6,6 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.registry import init_default_scope
-from mmengine.testing import RunnerTestCase
 
 import trttt_mm  # noqa: F401
 from trttt_mm.engine.hooks import TRTTTHook
@@ -14,6 +13,7 @@ from mmseg.registry import HOOKS, MODELS
 
 import toy_data  # noqa: F401  (registers ToyMultiTaskDataset)
 from model_helpers import small_model_cfg
+from hook_helpers import HookTestCase
 
 
 def _state(model):
@@ -67,26 +67,9 @@ class OverflowAtStepTwoHook(TRTTTHook):
         return opt
 
 
-class TestTTTHooks(RunnerTestCase):
+class TestTTTHooks(HookTestCase):
 
-    def setUp(self):
-        super().setUp()
-        torch.manual_seed(0)
-        loader = dict(
-            batch_size=2, num_workers=0,
-            sampler=dict(type='DefaultSampler', shuffle=False),
-            dataset=dict(type='ToyMultiTaskDataset', num=6, shift=40.0))
-        self.cfg = copy.deepcopy(self.epoch_based_cfg)
-        self.cfg.update(
-            default_scope='mmseg',
-            model=small_model_cfg(True, True),
-            test_dataloader=loader,
-            test_evaluator=dict(type='MultiTaskMetric'),
-            test_cfg=dict(type='TestLoop'),
-            custom_hooks=[dict(type='PlainCheckpointHook')])
-        for key in ('train_dataloader', 'val_dataloader', 'val_evaluator',
-                    'train_cfg', 'val_cfg', 'optim_wrapper', 'param_scheduler'):
-            self.cfg.pop(key, None)
+    model = small_model_cfg(True, True)
 
     def _runner(self, load_from=None, monitor=None, **hook):
         cfg = copy.deepcopy(self.cfg)

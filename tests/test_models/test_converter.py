@@ -3,7 +3,6 @@ S4T names and layouts (built here, shrunk) converts into our released-config
 model, whose predictions then equal the released structure's; the CLI never
 touches its input and refuses an existing output without --overwrite."""
 import hashlib
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -13,6 +12,7 @@ from mmengine.config import Config
 from mmseg.registry import MODELS
 from config_helpers import TINY_RELATION
 from s4t_reference import ReleasedS4T, noise_for_mask
+from tool_helpers import load_tool
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 TASKONOMY_ORDER = ['depth_zbuffer', 'edge_occlusion', 'normal',
@@ -31,15 +31,7 @@ TRL = dict(img_size=32, patch=8, dim=16, depth=1, heads=2, dec_dim=16,
            dec_depth=1, dec_heads=2)
 
 
-def _converter():
-    path = osp.join(REPO, 'tools', 'model_converters', 's4t_to_trttt.py')
-    spec = importlib.util.spec_from_file_location('s4t_to_trttt', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-conv = _converter()
+conv = load_tool('model_converters/s4t_to_trttt')
 
 
 def _released(tasks, out_channels, seed=0):

@@ -2,7 +2,6 @@
 statistics added by one command, then `tools/test.py --tta-hook NAME` with
 the monitor's eval_source; and the ActMAD paper-setting configs."""
 import hashlib
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -19,19 +18,11 @@ from config_helpers import tiny as tiny_config
 from mmseg.registry import MODELS
 from trttt_mm.datasets.synthetic import generate_benchmark
 from model_helpers import assert_base_and_delta
+from tool_helpers import load_tool
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 ACTMAD = osp.join(ROOT, 'configs', 'baselines', 'actmad', 'synth_t2n.py')
 HOOKS = ('NormStatsHook', 'TENTHook', 'TIPIHook', 'ActMADHook')
-
-
-def load_tool(name):
-    path = osp.join(ROOT, 'tools', *name.split('/')) + '.py'
-    spec = importlib.util.spec_from_file_location(
-        'bi_' + name.replace('/', '_'), path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def data_options(root):

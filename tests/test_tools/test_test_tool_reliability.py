@@ -1,6 +1,5 @@
 """tools/test.py refuses wrong checkpoints, bad output paths and config typos
 before they cost a run (or a file), and every run keeps its own log dir."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -20,6 +19,7 @@ from trttt_mm.utils.checkpoint import (MISSING_KEYS_INFO,
 
 import toy_data  # noqa: F401  (registers ToyMultiTaskDataset)
 from model_helpers import small_model_cfg
+from tool_helpers import load_tool
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 RUNTIME = osp.join(ROOT, 'configs', '_base_', 'default_runtime.py')
@@ -39,15 +39,7 @@ class RecordLoadHook(Hook):
             log_dir=runner.log_dir))
 
 
-def load_test_tool():
-    spec = importlib.util.spec_from_file_location(
-        'tools_test_reliability', osp.join(ROOT, 'tools', 'test.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-TOOL = load_test_tool()
+TOOL = load_tool('test')
 
 
 def write_config(folder, model=None, ttt=None):
