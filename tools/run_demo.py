@@ -5,11 +5,17 @@
 3. evaluate it on the source validation split and on the target
 4. adapt online on the target with TR-TTT (tools/test.py --tta-hook TRTTTHook)
 5. print the tables, write metrics JSON and the Fig. 3 curve PNG
+6. before/after panels of the last target batch (tools/test.py --show-dir),
+   stacked into ttt_panels.png
 """
 import argparse
+import glob
 import json
+import math
 import os
 import os.path as osp
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -43,6 +49,46 @@ def table(title, cols, rows):
     print(f'\n{title}\n{line}\n' + '-' * len(line))
     for r in rows:
         print('  '.join(str(c).ljust(w) for c, w in zip(r, widths)))
+
+
+def last_batch_interval(config, cfg_options=()):
+    """A visualization interval that draws only the last target batch
+    (``MultiTaskVisualizationHook`` draws batches k-1, 2k-1, ...), for the
+    config with ``cfg_options`` (``KEY=VALUE`` strings) applied."""
+    from mmengine.config import Config, DictAction
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    if cfg_options:
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+        cfg.merge_from_dict(parser.parse_args(
+            ['--cfg-options', *cfg_options]).cfg_options)
+    dataset = cfg.test_dataloader.dataset
+    dataset.data_root = osp.join(ROOT, dataset.data_root)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    num = len(DATASETS.build(dataset))
+    return max(1, math.ceil(num / cfg.test_dataloader.batch_size))
+
+
+def stack_panels(folder, out, limit=None):
+    """Stack the panels that tools/test.py --show-dir wrote under
+    ``folder`` (in stream order; the first ``limit`` of them) into one PNG
+    ``out`` (maximal lossless compression); returns their number."""
+    import cv2
+    import numpy as np
+    files = glob.glob(osp.join(folder, 'vis_data', 'vis_image', '*.png'))
+    files.sort(key=lambda f: int(re.search(r'_(\d+)\.png$', f).group(1)))
+    panels = [cv2.imread(f) for f in files[:limit]]
+    if not panels or any(p is None for p in panels):
+        raise SystemExit(f'no readable panels under {folder}')
+    width = max(p.shape[1] for p in panels)
+    rows = [np.pad(p, ((0, 0), (0, width - p.shape[1]), (0, 0)),
+                   constant_values=255) for p in panels]
+    if not cv2.imwrite(out, np.concatenate(rows, axis=0),
+                       [cv2.IMWRITE_PNG_COMPRESSION, 9]):
+        raise SystemExit(f'could not write {out}')
+    return len(panels)
 
 
 def same_size(meta, size=None):
@@ -84,6 +130,10 @@ def main():
                         help='train again even if a checkpoint exists')
     parser.add_argument('--skip-ttt', action='store_true')
     parser.add_argument(
+        '--panels', type=int, default=None, metavar='N',
+        help='stack the panels of the first N images of the last target '
+        'batch into ttt_panels.png (default: all of them)')
+    parser.add_argument(
         '--data-dir', default='data/synth',
         help='folder of the synthetic benchmark (made there when missing); '
         'the config\'s data roots are pointed at it')
@@ -95,6 +145,8 @@ def main():
         '--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
         help='config overrides passed to tools/train.py and tools/test.py')
     args = parser.parse_args()
+    if args.panels is not None and args.panels < 1:
+        raise SystemExit(f'--panels must be at least 1, got {args.panels}')
     t0 = time.time()
     py = sys.executable
     wd = osp.join(ROOT, args.work_dir)
@@ -161,9 +213,13 @@ def main():
     if args.skip_ttt:
         runs.append(('target', []))
     else:
+        panel_dir = osp.join(wd, 'panels')
+        shutil.rmtree(panel_dir, ignore_errors=True)  # the backend appends
         runs.append(('trttt', [
-            '--tta-hook', 'TRTTTHook', '--cfg-options',
-            f'ttt.TRTTTHook.seed={args.seed}'
+            '--tta-hook', 'TRTTTHook', '--show-dir', panel_dir,
+            '--cfg-options', f'ttt.TRTTTHook.seed={args.seed}',
+            'default_hooks.visualization.interval='
+            f'{last_batch_interval(args.config, opts)}'
         ]))
     for name, extra in runs:
         out = osp.join(wd, f'metrics_{name}.json')
@@ -209,6 +265,10 @@ def main():
         run([py, 'tools/analysis/plot_ttt_curve.py', curve, '--out', png],
             osp.join(wd, 'plot.log'))
         print(f'curve: {png}')
+        panels = osp.join(wd, 'ttt_panels.png')
+        n = stack_panels(panel_dir, panels, args.panels)
+        print(f'panels (input, ground truth, before/after TR-TTT) of {n} '
+              f'image(s) of the last target batch: {panels}')
     summary['seconds'] = round(time.time() - t0, 1)
     with open(osp.join(wd, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=2)
