@@ -15,7 +15,7 @@ branches (projection + TRL) over the base model. Prints one JSON object.
 The parts are functions that other tools reuse
 (``tools/analysis/gpu_paper_scale.py``, ``compare_released_step.py``):
 :func:`build_hook`, :func:`prepare_hook`, :func:`make_steps`,
-:func:`timed` and :func:`param_counts`.
+:func:`timed`, :func:`time_plain_and_ttt` and :func:`param_counts`.
 """
 import argparse
 import json
@@ -143,6 +143,22 @@ def timed(fn: Callable[[], object], repeats: int, device: str
     return t, peak, rss0 / 1024
 
 
+def time_plain_and_ttt(model, hook, batch: dict, generator, repeats: int,
+                       device: str) -> dict:
+    """Median seconds and peak memory (see :func:`timed`) of the plain
+    forward+backward (the model in training mode) and of the hook's
+    objective step (the norm layers in the hook's mode), from
+    :func:`make_steps` on ``batch``."""
+    plain_step, ttt_step = make_steps(model, hook, batch, generator)
+    model.train()
+    hook._set_mode(model, 'train')
+    plain_t, plain_peak, _ = timed(plain_step, repeats, device)
+    hook._set_mode(model, hook.norm_mode)
+    ttt_t, ttt_peak, _ = timed(ttt_step, repeats, device)
+    return dict(plain_s=plain_t, plain_peak_mib=plain_peak, ttt_s=ttt_t,
+                ttt_peak_mib=ttt_peak)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('config')
@@ -177,13 +193,9 @@ def main(argv=None):
     batch = random_batch()
     prepare_hook(hook, model, batch, random_batch)
     gen = torch.Generator().manual_seed(0)
-    plain_step, ttt_step = make_steps(model, hook, batch, gen)
-
-    model.train()
-    hook._set_mode(model, 'train')
-    plain_t, plain_peak, _ = timed(plain_step, args.repeats, device)
-    hook._set_mode(model, hook.norm_mode)
-    ttt_t, ttt_peak, _ = timed(ttt_step, args.repeats, device)
+    res = time_plain_and_ttt(model, hook, batch, gen, args.repeats, device)
+    plain_t, plain_peak = res['plain_s'], res['plain_peak_mib']
+    ttt_t, ttt_peak = res['ttt_s'], res['ttt_peak_mib']
     base, extra = param_counts(model)
     result = dict(
         config=args.config, hook=args.hook, device=device,
