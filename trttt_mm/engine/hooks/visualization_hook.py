@@ -6,6 +6,7 @@ from typing import Optional, Sequence
 
 import mmcv
 import mmengine.fileio as fileio
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 
 from mmseg.registry import HOOKS
@@ -113,6 +114,8 @@ class MultiTaskVisualizationHook(Hook):
         self._test_index = 0
 
     def _draw(self, runner, outputs: Sequence, mode: str, step_of) -> None:
+        if not is_main_process():
+            return  # the visualizer draws on rank 0 only (master_only)
         for output in outputs:
             img_path = output.img_path
             try:
