@@ -1,9 +1,9 @@
 # Test-time adaptation of a plain mmseg segmentor (README, "Adapt your own
 # mmseg model"): mmseg's own EncoderDecoder (ResNetV1c-18 at half width,
-# dilated to 1/8 as mmseg's fcn_r50-d8, FCNHead), trained on the semantic labels of the synthetic source domain
-# (Taskonomy layout, the 7 classes it shares with NYUD-v2), tested on a
-# shifted target family (NYUD-v2 layout) with mmseg's own IoUMetric (mIoU,
-# mAcc, aAcc). The data come from tools/data/make_synthetic.py (as for
+# dilated to 1/8 as mmseg's fcn_r50-d8, and FCNHead), trained on the
+# semantic labels of the synthetic source domain (Taskonomy layout, the 7
+# classes it shares with NYUD-v2), tested on a shifted target family (NYUD-v2
+# layout) with mmseg's own IoUMetric (mIoU, mAcc, aAcc). The data come from tools/data/make_synthetic.py (as for
 # configs/trttt/synth_t2n.py):
 #   python tools/data/make_synthetic.py --out data/synth
 #   python tools/train.py configs/mmseg_tta/fcn_r18_synth.py
@@ -61,8 +61,10 @@ model = dict(
         num_classes=7,
         norm_cfg=norm_cfg,
         align_corners=False,
+        # averaged over the labelled pixels (the others are 255 here)
         loss_decode=dict(
-            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,
+            avg_non_ignore=True)),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
 

@@ -551,3 +551,50 @@ def test_model_without_batch_norm(bench, tmp_path):
     assert moved and moved <= norms
     assert moved & norm_params(runner.model, nn.GroupNorm)
 
+
+
+
+#: ActMADHook under DDP stops at its second update, for the multi-task model
+#: too: its loss reads batch-norm outputs only, so the layers after the last
+#: one (here ``decode_head.conv_seg``) are in the forward's output but get no
+#: gradient, and DDP (find_unused_parameters) waits for them. The multi-task
+#: two-process test adapts one batch per process and does not reach it.
+ACTMAD_DDP = pytest.mark.xfail(
+    strict=True, reason='ActMADHook under DDP: parameters after the last '
+    'batch-norm layer get no gradient at the first update, DDP refuses the '
+    'second (reported with issue 21)')
+
+
+@pytest.mark.dist
+@pytest.mark.parametrize('hook', [
+    h if h != 'ActMADHook' else pytest.param(h, marks=ACTMAD_DDP)
+    for h in HOOKS])
+def test_two_process_plain_segmentor(hook, trained, bench, tmp_path):
+    """Each head-free hook on the plain mmseg model under DDP (2 CPU
+    processes, two batches each): the adapter's forward goes through the
+    wrapped model in tensor mode, and IoUMetric's numbers, the base and
+    Δ_TTT come back."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
+    env.pop('CUDA_VISIBLE_DEVICES', None)
+    ckpt = trained['stats' if hook == 'ActMADHook' else 'plain']
+    out = str(tmp_path / f'{hook}.json')
+    cmd = [
+        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+        f'--master_port={29561 + HOOKS.index(hook)}',
+        osp.join(ROOT, 'tools', 'test.py'), FCN, ckpt, '--launcher',
+        'pytorch', '--tta-hook', hook, '--work-dir', str(tmp_path / hook),
+        '--metrics-out', out, '--cfg-options', *data_options(bench)[:3],
+        'test_dataloader.batch_size=2'
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                         timeout=300, cwd=ROOT)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    metrics = json.load(open(out))
+    # 8 images, 2 processes x batch 2: two batches each, a step each
+    assert metrics['ttt/steps'] == (0 if hook == 'NormStatsHook' else 2)
+    # the unadapted model on the whole target: the single-process numbers
+    assert metrics['base/mIoU'] == trained['base']['mIoU']
+    assert math.isfinite(metrics['delta_ttt'])
