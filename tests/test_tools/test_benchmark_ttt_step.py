@@ -52,6 +52,15 @@ def test_step_cost_with_chunked_source_stats(tmp_path, hook):
     assert res['ratio'] == pytest.approx(
         res['ttt_step_s'] / res['plain_fwd_bwd_s'], rel=0.05)
     assert res['params_aux_heads'] > 0
+    # The operation counts: a gradient step costs more than the
+    # statistics-only passes, which have no backward.
+    assert res['flops_plain'] > 0
+    assert res['flop_ratio'] == pytest.approx(
+        res['flops_ttt'] / res['flops_plain'], abs=0.001)
+    if hook == 'NormStatsHook':
+        assert 0 < res['flop_ratio'] < 1
+    else:
+        assert res['flop_ratio'] > 0
 
 
 def test_profile_train_step_phases_and_ablation(tmp_path, capsys):

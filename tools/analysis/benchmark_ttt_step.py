@@ -8,7 +8,8 @@ Measures on the same model and the same random batch (median of repeats):
   (what one training step of the deployed model costs),
 - ttt: one step of the hook's objective (its forward through the needed
   branches, loss, backward, optimizer step), exactly as the hook runs it,
-and reports the ratio, the peak resident memory of each phase (CPU: max RSS
+and reports the ratio, the operation count of each step (load-independent:
+the floor that removing overhead alone can reach), the peak resident memory of each phase (CPU: max RSS
 growth; CUDA: max allocated) and the parameter overhead of the TR-TTT
 branches (projection + TRL) over the base model. Prints one JSON object.
 
@@ -159,6 +160,26 @@ def time_plain_and_ttt(model, hook, batch: dict, generator, repeats: int,
                 ttt_peak_mib=ttt_peak)
 
 
+def count_flops(model, hook, batch: dict, generator) -> Tuple[int, int]:
+    """``(plain, ttt)`` floating-point operations of one call of each step
+    of :func:`make_steps` (torch's ``FlopCounterMode``: matrix products,
+    convolutions and attention, forward and backward). Unlike a time, the
+    count does not depend on the machine's load: the ratio is the floor a
+    step can reach by removing overhead alone, without changing the
+    method's arithmetic. Leaves the model's weights changed by one step."""
+    from torch.utils.flop_counter import FlopCounterMode
+    plain_step, ttt_step = make_steps(model, hook, batch, generator)
+    counts = []
+    for fn, mode in ((plain_step, 'train'), (ttt_step, hook.norm_mode)):
+        model.train()
+        hook._set_mode(model, mode)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            fn()
+        counts.append(int(counter.get_total_flops()))
+    return counts[0], counts[1]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('config')
@@ -197,12 +218,16 @@ def main(argv=None):
     plain_t, plain_peak = res['plain_s'], res['plain_peak_mib']
     ttt_t, ttt_peak = res['ttt_s'], res['ttt_peak_mib']
     base, extra = param_counts(model)
+    flops_plain, flops_ttt = count_flops(
+        model, hook, batch, torch.Generator().manual_seed(0))
     result = dict(
         config=args.config, hook=args.hook, device=device,
         batch=[n, 3, h, w], repeats=args.repeats,
         threads=torch.get_num_threads(),
         plain_fwd_bwd_s=round(plain_t, 4), ttt_step_s=round(ttt_t, 4),
         ratio=round(ttt_t / plain_t, 3),
+        flops_plain=flops_plain, flops_ttt=flops_ttt,
+        flop_ratio=round(flops_ttt / max(flops_plain, 1), 3),
         peak_mem_mib_plain=round(plain_peak, 1),
         peak_mem_mib_after_ttt=round(ttt_peak, 1),
         params_base=base, params_aux_heads=extra,
