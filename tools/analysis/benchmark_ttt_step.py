@@ -8,9 +8,9 @@ Measures on the same model and the same random batch (median of repeats):
   (what one training step of the deployed model costs),
 - ttt: one step of the hook's objective (its forward through the needed
   branches, loss, backward, optimizer step), exactly as the hook runs it,
-and reports the ratio, the operation count of each step (load-independent:
-the floor that removing overhead alone can reach), the peak resident memory of each phase (CPU: max RSS
-growth; CUDA: max allocated) and the parameter overhead of the TR-TTT
+and reports the ratio, the operation count of each step (independent of the
+machine's load: the floor that removing overhead alone can reach), the peak
+resident memory of each phase (CPU: max RSS growth; CUDA: max allocated) and the parameter overhead of the TR-TTT
 branches (projection + TRL) over the base model. Prints one JSON object.
 
 The parts are functions that other tools reuse
