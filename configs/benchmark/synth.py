@@ -122,6 +122,20 @@ cost = dict(enabled=True, repeats=10)
 hparam_selection = dict(lr_factors=[0.1, 1.0, 10.0], steps=[1, 'default'],
                         seeds='first')
 
+# Where the units run (`tools/benchmark.py --executor` overrides `type`):
+# 'local' (subprocesses of this machine, --jobs at a time), 'slurm' (one
+# Slurm job per unit through submitit, a job array per stage; the repository,
+# its .venv and the work dir on a file system the nodes share) or
+# 'submitit-local' (submitit's local executor: the Slurm path on this
+# machine). `slurm`: each unit's resources (--partition, --gpus, --cpus,
+# --mem, --time override them); `setup`: shell lines run before each unit
+# (e.g. 'module load cuda'); `additional_parameters`: further sbatch options.
+executor = dict(
+    type='local',
+    slurm=dict(partition=None, gpus_per_node=1, cpus_per_task=8, mem_gb=32,
+               timeout_min=120, array_parallelism=64, account=None, qos=None,
+               constraint=None, additional_parameters=dict(), setup=[]))
+
 # --quick: one seed, one family, short schedules (the smoke run; < 10 min on
 # 2 CPU cores). Merged over the settings above.
 quick = dict(

@@ -131,3 +131,64 @@ def test_quick_hparam_selection(tmp_path):
     assert 'selected (learning rate and steps picked on the validation' \
         in report
     assert '## Selected hyper-parameters' in report
+
+
+# ------------------------------------------- submitit's local executor
+@pytest.mark.slow
+def test_smoke_run_through_submitit_local_executor(tmp_path):
+    """``--executor submitit-local``: every unit a submitit job (the Slurm
+    path, on this machine): a source trained for 2 iterations, its target
+    evaluation and one method; the jobs write their units' done.json, so a
+    second invocation runs nothing."""
+    cfg = tmp_path / 'smoke.py'
+    work = tmp_path / 'work'
+    cfg.write_text(SMOKE.format(base=CONFIG, work=work,
+                                    data=tmp_path / 'data'))
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+    cmd = [sys.executable, osp.join(ROOT, 'tools', 'benchmark.py'), str(cfg),
+           '--methods', 'NormStats', '--executor', 'submitit-local',
+           '--set', 'eval_source_val=false']
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert 'submitit-local: jobs in' in res.stdout
+    data = json.load(open(work / 'results.json'))
+    runs = {r['id']: r for r in data['runs']}
+    assert data['benchmark']['executor'] == 'submitit-local'
+    assert set(runs) == {'source/plain/seed0', 'eval/geometry/plain/seed0',
+                         'test/geometry/NormStats/seed0'}
+    assert all(r['status'] == 'done' for r in runs.values()), runs
+    assert set(runs['test/geometry/NormStats/seed0']['adapted']) == \
+        set(TASK_KEYS)
+    # submitit's job files: one pickled result per unit
+    assert len(list((work / 'submitit').glob('*_result.pkl'))) == 3
+    assert '## Family `geometry`' in (work / 'report.md').read_text()
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    done = [line for line in res.stdout.splitlines() if line.startswith('[')]
+    assert len(done) == 3 and all('cached' in x for x in done), res.stdout
+
+
+@pytest.mark.benchmark
+def test_quick_run_through_submitit_local_executor(tmp_path):
+    """The --quick run (two methods and their step costs) with every unit
+    a job of submitit's local executor, two at a time."""
+    work = tmp_path / 'quick'
+    res = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'benchmark.py'), CONFIG,
+         '--quick', '--work-dir', str(work), '--methods', 'NormStats',
+         'TRTTT', '--executor', 'submitit-local', '--jobs', '2', '--set',
+         f'data.root={tmp_path / "data"}'], cwd=ROOT, capture_output=True,
+        text=True, timeout=1800)
+    assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-3000:]
+    data = json.load(open(work / 'results.json'))
+    kinds = {}
+    for r in data['runs']:
+        assert r['status'] == 'done', r
+        kinds[r['kind']] = kinds.get(r['kind'], 0) + 1
+    # plain + trttt sources, their source-val evaluations and the
+    # source-only target, two method runs, two step costs
+    assert kinds == dict(source=2, eval=3, test=2, cost=2)
+    report = (work / 'report.md').read_text()
+    assert '## Cost' in report and 'TRTTT wins on' in report

@@ -5,6 +5,7 @@ import os
 import os.path as osp
 from typing import List, Optional
 
+from .executors import EXECUTORS, make_executor
 from .runner import Benchmark
 from .spec import load_benchmark_config, parse_set_options
 from .units import ROOT
@@ -46,7 +47,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
                    help='override benchmark settings, e.g. train.iters=100 '
                    '(values parsed as JSON when they can be)')
+    g = p.add_argument_group(
+        'executor', 'where units run (default: the config\'s executor.type, '
+        'else local); Slurm settings default to the config\'s '
+        'executor.slurm')
+    g.add_argument('--executor', choices=EXECUTORS, default=None,
+                   help='local: subprocesses of this machine, --jobs at a '
+                   'time; slurm: one Slurm job per unit through submitit '
+                   '(a job array per stage); submitit-local: submitit\'s '
+                   'local executor (the Slurm path on this machine)')
+    g.add_argument('--partition', help='Slurm partition')
+    g.add_argument('--gpus', type=int, help='GPUs per unit (Slurm)')
+    g.add_argument('--cpus', type=int, help='CPUs per unit (Slurm; also '
+                   'the torch threads of the unit)')
+    g.add_argument('--mem', type=float, help='memory per unit in GB (Slurm)')
+    g.add_argument('--time', type=int, help='time limit per unit in '
+                   'minutes (Slurm)')
+    g.add_argument('--submitit-dir', help='submitit\'s folder of job '
+                   'scripts and logs (default: <work-dir>/submitit)')
     return p
+
+
+def slurm_settings(cfg: dict, args: argparse.Namespace) -> dict:
+    """The config's ``executor.slurm`` with the command line's over it."""
+    slurm = dict((cfg.get('executor') or {}).get('slurm') or {})
+    for arg, key in (('partition', 'partition'), ('gpus', 'gpus_per_node'),
+                     ('cpus', 'cpus_per_task'), ('mem', 'mem_gb'),
+                     ('time', 'timeout_min')):
+        if getattr(args, arg) is not None:
+            slurm[key] = getattr(args, arg)
+    return slurm
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -75,12 +105,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     work_dir = args.work_dir or cfg['work_dir']
     if not osp.isabs(work_dir):
         work_dir = osp.join(ROOT, work_dir)
-    bench = Benchmark(cfg, args.config, work_dir, jobs, threads,
-                      args.select_hparams, not args.no_cost, device)
-    os.makedirs(bench.work_dir, exist_ok=True)
     if args.report_only:
+        bench = Benchmark(cfg, args.config, work_dir, jobs, threads,
+                          args.select_hparams, not args.no_cost, device)
+        os.makedirs(bench.work_dir, exist_ok=True)
         bench.load_previous()
         bench.report(families, seeds, labels)
         print(f'report: {osp.join(bench.work_dir, "report.md")}')
         return 0
+    name = args.executor or (cfg.get('executor') or {}).get('type', 'local')
+    executor = make_executor(name, jobs, threads, device, work_dir,
+                             slurm_settings(cfg, args), args.submitit_dir)
+    bench = Benchmark(cfg, args.config, work_dir, jobs, threads,
+                      args.select_hparams, not args.no_cost,
+                      executor.device, executor)
+    os.makedirs(bench.work_dir, exist_ok=True)
     return bench.run(families, seeds, labels)

@@ -55,6 +55,7 @@ class Benchmark:
         self.cost = cost and cfg['cost'].get('enabled', True)
         self.device = device
         self.executor = executor or LocalExecutor(jobs, device, threads)
+        self.threads = self.executor.threads
         self.lock = threading.Lock()
         self.store = ResultsStore(self.work_dir)
         self.keys = UnitKeys(cfg, self.work_dir)
@@ -90,6 +91,7 @@ class Benchmark:
         self.store.write(
             dict(config=self.config_path, version=BENCHMARK_VERSION,
                  settings=self.cfg, device=self.device, jobs=self.jobs,
+                 executor=self.executor.name,
                  select_hparams=self.select,
                  elapsed_s=round(time.time() - self.t0, 1)),
             self.unavailable,
@@ -340,7 +342,9 @@ class Benchmark:
         work = self.keys.cost_dir(label)
         d = self.cfg['data']
         meta = dict(kind='cost', method=label, hook=spec['hook'])
-        threads = os.cpu_count() if self.device == 'cpu' else None
+        # alone on this machine's CPU: every core
+        threads = os.cpu_count() if self.device == 'cpu' and \
+            self.executor.shares_machine else None
         payload = dict(
             info=meta, log=osp.join(work, 'cost.log'),
             threads=threads or self.threads,
@@ -502,9 +506,11 @@ class Benchmark:
         if self.select:
             self.select_hparams(families, seeds, labels, grids)
         if self.cost:
-            # alone: timings are not disturbed by other jobs
+            # alone (on a shared machine): timings are not disturbed by
+            # other jobs
             self.run_units([self.cost_spec(lab) for lab in labels],
-                           parallel=1)
+                           parallel=1 if self.executor.shares_machine
+                           else None)
         self.write_results()
         self.report(families, seeds, labels)
         failed = [r['id'] for r in self.results.values()
