@@ -85,6 +85,8 @@ NORM_MODES = ('eval', 'train', 'hook')
 #: A look-ahead "helps" when the supervised loss drops by more than this
 #: fraction (0.01 %) and more than the random control's change.
 HELP_THRESHOLD = 1e-4
+#: Significant digits of the numbers in the JSON file.
+JSON_DIGITS = 7
 #: Parameter groups of the main branch (the supervised loss reads them).
 MAIN_GROUPS = ('backbone', 'neck', 'decode_head')
 ORACLE_NOTE = ('ORACLE diagnostic: it reads the target labels. Never use '
@@ -832,13 +834,17 @@ def _progress(name, rec) -> str:
             f'{fmt(rec["grad_norm_supervised"])}')
 
 
-def _jsonable(obj):
+def _jsonable(obj, digits: Optional[int] = None):
+    """``obj`` with JSON types only (non-finite floats become None; floats
+    rounded to ``digits`` significant digits when given)."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): _jsonable(v, digits) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
+        return [_jsonable(v, digits) for v in obj]
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            return None
+        return float(f'{obj:.{digits}g}') if digits else obj
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     return repr(obj)
@@ -882,9 +888,12 @@ def plot(results: Sequence[dict], out: str) -> None:
             if la is not None:
                 ys = [float('nan') if v is None else 100 * v for v in la]
                 ax.plot(lrs, ys, '-', color=c, lw=1.6, label=label)
-                if res.get('hook_lr') in lrs:
-                    i = lrs.index(res['hook_lr'])
-                    ax.plot([lrs[i]], [ys[i]], '*', color=c, ms=11)
+                own = [i for i, lr in enumerate(lrs)
+                       if res.get('hook_lr') and math.isclose(
+                           lr, res['hook_lr'], rel_tol=1e-5)]
+                if own:
+                    ax.plot([lrs[own[0]]], [ys[own[0]]], '*', color=c,
+                            ms=11)
             if rnd is not None:
                 ax.plot(lrs, [float('nan') if v is None else 100 * v
                               for v in rnd], ':', color=c, lw=1.0)
@@ -988,7 +997,7 @@ def main(argv=None) -> dict:
     result = run(args)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:
-        json.dump(_jsonable(result), f, indent=1)
+        json.dump(_jsonable(result, JSON_DIGITS), f, indent=None)
     fig = args.fig or osp.splitext(args.out)[0] + '.png'
     plot([result], fig)
     s = result['summary']
