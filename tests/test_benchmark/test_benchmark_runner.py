@@ -4,6 +4,8 @@ stage (an executor that makes up the records stands in for the tools)."""
 import json
 import os.path as osp
 
+import pytest
+
 from test_benchmark_executors import cost_unit
 
 from trttt_mm.benchmark.executors import UnitExecutor
@@ -83,9 +85,10 @@ def test_blocked_units_fail_without_running(tmp_path):
 
 def test_selection_stage_reuses_default_runs(tmp_path):
     """NormStats' default momentum is best on the validation target: its
-    test runs are reused; TR-TTT's learning rate x10 is best: it runs on the
+    test runs are reused; TR-TTT's largest learning rate is best: it runs on the
     test target for every seed."""
     cfg = load_benchmark_config(CONFIG, quick=True)
+    top = max(cfg['hparam_selection']['lr_factors'])
 
     def made_up(spec):
         over = spec.payload['overrides']
@@ -122,9 +125,11 @@ def test_selection_stage_reuses_default_runs(tmp_path):
     tr = b.choices[('TRTTT', 'mixed')]
     lr = b.method_defaults('TRTTT')['optimizer']['lr']
     assert not tr['default']
-    assert tr['setting']['optimizer.lr'] == 10 * lr
+    assert tr['setting']['optimizer.lr'] == pytest.approx(top * lr)
     assert tr['setting']['steps'] == b.method_defaults('TRTTT')['steps']
     sel = [r for r in ex.ran if r.startswith('selected/')]
     assert sel == [f'selected/mixed/TRTTT/seed{s}/{tr["tag"]}'
                    for s in (0, 1)]
-    assert b.results[sel[0]]['overrides']['optimizer']['lr'] == 10 * lr
+    assert b.results[sel[0]]['overrides']['optimizer']['lr'] == \
+        pytest.approx(top * lr)
+

@@ -23,7 +23,8 @@ def test_synth_config_quick_and_options():
         CONFIG, options={'train.iters': 7})['train']['iters'] == 7
     # defaults
     assert cfg['best_step']['min_fraction'] == 0.25
-    assert cfg['hparam_selection']['lr_factors'] == [0.1, 1.0, 10.0]
+    # six decades around each method's default (issue 16, item 2)
+    assert cfg['hparam_selection']['lr_factors'] == [1e-2, 1.0, 1e2, 1e4]
 
 
 def test_bad_configs_are_named(tmp_path):

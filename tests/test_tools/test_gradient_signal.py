@@ -349,8 +349,12 @@ def test_cli_options_norm_mode_and_plot(gs, tiny_setup):
              '--norm-mode', 'train'])
     assert json.loads(b.read_text())['summary']['stats_only'] is not None
     fig = tiny_setup['root'] / 'both.png'
-    gs.main(['--plot', str(a), str(b), '--fig', str(fig)])
+    out = gs.main(['--plot', str(a), str(b), '--fig', str(fig), '--table'])
     assert fig.stat().st_size > 0
+    rows = out['table'].splitlines()
+    assert len(rows) == 4 and rows[2].startswith('| released |')
+    assert 'cos semseg' in rows[0]
+    assert rows[3].startswith('| NormStatsHook | 0 | no gradient; statistics')
 
 
 def test_cli_errors(gs, tiny_setup, tmp_path):

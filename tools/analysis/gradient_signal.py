@@ -898,6 +898,8 @@ def plot(results: Sequence[dict], out: str) -> None:
                 ax.plot(lrs, [float('nan') if v is None else 100 * v
                               for v in rnd], ':', color=c, lw=1.0)
             st = (s.get('stats_only') or {}).get(which)
+            if la is None and st is None and which == 'same':
+                ax.plot([], [], ' ', label=f'{label}: no gradient')
             if st is not None:
                 ax.axhline(100 * st, color=c, ls='--', lw=1.0,
                            label=None if la is not None else
@@ -925,6 +927,60 @@ def plot(results: Sequence[dict], out: str) -> None:
     plt.close(fig)
 
 
+def _fmt(x, spec='+.3f') -> str:
+    return 'n/a' if x is None else format(x, spec)
+
+
+def markdown_table(results: Sequence[dict]) -> str:
+    """One row per JSON: the summary numbers docs/gradient_signal.md
+    reports (cosines, norms, the method's own step, where a step helps)."""
+    tasks = []
+    for r in results:
+        for t in (r['summary'].get('terms') or {}):
+            if t not in tasks:
+                tasks.append(t)
+    head = (['method', 'adapted params', 'cosine (mean ± sd)',
+             'cosine, main branch'] + [f'cos {t}' for t in tasks] +
+            ['‖g_obj‖', '‖g_sup‖', 'ratio', 'own lr × loss scale',
+             'own step: Δ same / next (%)', 'first lr that helps (next)',
+             'best lr (next): Δ (%)'])
+    rows = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
+    for r in results:
+        s = r['summary']
+        label = r.get('label') or r.get('hook')
+        if not r.get('gradient'):
+            st = s.get('stats_only')
+            note = 'no gradient' if not st else (
+                'no gradient; statistics: Δ same / next '
+                f"{_fmt(100 * st['same'], '+.3g')} / "
+                f"{_fmt(None if st['next'] is None else 100 * st['next'], '+.3g')} %")
+            rows.append(f'| {label} | 0 | {note} |' + ' |' * (len(head) - 3))
+            continue
+        sd = '' if s.get('std_cosine') is None else \
+            f" ± {s['std_cosine']:.2f}"
+        terms = s.get('terms') or {}
+        hs = s.get('hook_step') or {}
+        scale = r.get('loss_scale') or 1.0
+        best = s.get('best_lr_next')
+        cells = [label, f"{r.get('adapted_params', 0):,}",
+                 f"{_fmt(s.get('mean_cosine'), '+.2f')}{sd}",
+                 _fmt(s.get('mean_cosine_main'), '+.2f')] + [
+                     _fmt((terms.get(t) or {}).get('mean_cosine'), '+.2f')
+                     for t in tasks] + [
+                     _fmt(s.get('grad_norm_objective'), '.3g'),
+                     _fmt(s.get('grad_norm_supervised'), '.3g'),
+                     _fmt(s.get('grad_norm_ratio'), '.2g'),
+                     f"{_fmt(r.get('hook_lr'), '.3g')} × {scale:g} "
+                     f"({hs.get('optimizer', '?')})",
+                     f"{_fmt(None if hs.get('same') is None else 100 * hs['same'], '+.2g')}"
+                     f" / {_fmt(None if hs.get('next') is None else 100 * hs['next'], '+.2g')}",
+                     _fmt(s.get('first_helpful_lr_next'), '.3g'),
+                     'never' if best is None or (s.get('best_change_next') or 0) >= 0
+                     else f"{best:.3g}: {100 * s['best_change_next']:+.2f}"]
+        rows.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(rows)
+
+
 # --------------------------------------------------------------- the CLI
 def parse_args(argv=None) -> argparse.Namespace:
     from mmengine.config import DictAction
@@ -945,6 +1001,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--plot', nargs='+', metavar='JSON',
                    help='draw one figure (--fig) from several JSONs written '
                    'by this tool; nothing is measured')
+    p.add_argument('--table', action='store_true',
+                   help='with --plot: also print a Markdown table of the '
+                   'summaries')
     p.add_argument('--num-batches', type=int, default=6)
     p.add_argument('--norm-mode', choices=NORM_MODES, default='eval',
                    help="norm layers while the objective's gradient is "
@@ -993,7 +1052,11 @@ def main(argv=None) -> dict:
         results = [read_result(p) for p in args.plot]
         plot(results, args.fig)
         print(f'wrote {args.fig}')
-        return dict(figure=args.fig, inputs=list(args.plot))
+        out = dict(figure=args.fig, inputs=list(args.plot))
+        if args.table:
+            out['table'] = markdown_table(results)
+            print(out['table'])
+        return out
     result = run(args)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:

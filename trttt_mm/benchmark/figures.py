@@ -1,4 +1,5 @@
-"""The benchmark's figures: Fig. 3, the running Δ_TTT over the stream."""
+"""The benchmark's figures: Fig. 3, the running Δ_TTT over the stream;
+the validation Δ_TTT against the learning rate (``--select-hparams``)."""
 import statistics
 from typing import List, Optional, Sequence
 
@@ -61,6 +62,83 @@ def fig3(runs: List[dict], family: str, labels: Sequence[str],
     ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1.0),
               borderaxespad=0.0)
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def lr_points(choice: dict, lr_key: str) -> List[tuple]:
+    """(learning rate, validation Δ_TTT) of a choice's grid, sorted by the
+    learning rate, at the selected setting's other values (e.g. its steps:
+    one curve per method)."""
+    sel = choice['setting']
+    pts = []
+    for g in choice['grid']:
+        st = g['setting']
+        if lr_key not in st:
+            continue
+        if any(st.get(k) != v for k, v in sel.items() if k != lr_key):
+            continue
+        pts.append((float(st[lr_key]), float(g['validation_delta'])))
+    return sorted(pts)
+
+
+def lr_figure(choices: dict, methods: dict, family: str,
+              labels: Sequence[str], path: str) -> bool:
+    """Validation Δ_TTT against the learning rate (log axis, each method's
+    own learning-rate key) per method of one family, the selected value
+    starred and circled in red when it sits on an edge of its grid.
+
+    Args:
+        choices: (method, family) -> the selection's choice (its ``grid``
+            of settings and validation Δ_TTT).
+        methods: the benchmark's methods (their ``lr_key``).
+
+    Returns:
+        Whether a figure was written (False: no method has a grid over a
+        learning rate in this family).
+    """
+    from .selection import lr_edge
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    colours = plt.get_cmap('tab20').colors
+    fig, ax = plt.subplots(figsize=(8.4, 4.2), dpi=110)
+    drawn = 0
+    for i_label, label in enumerate(labels):
+        ch = choices.get((label, family))
+        lr_key = (methods.get(label) or {}).get('lr_key', 'optimizer.lr')
+        if not ch or not lr_key or lr_key not in (ch.get('setting') or {}):
+            continue
+        pts = lr_points(ch, lr_key)
+        if len(pts) < 2:
+            continue
+        colour = colours[(2 * i_label) % 20 + (i_label // 10) % 2]
+        edge = lr_edge(ch, lr_key)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker='o', ms=3,
+                color=colour, ls=('-', '--', '-.', ':')[i_label % 4],
+                label=f'{label} ({lr_key})' +
+                (f' — selected on the {edge} edge' if edge else ''))
+        x = float(ch['setting'][lr_key])
+        y = dict(pts).get(x, ch['validation_delta'])
+        ax.plot([x], [y], marker='*', ms=12, color=colour, zorder=5)
+        if edge:
+            ax.plot([x], [y], marker='o', ms=16, mfc='none', mec='red',
+                    mew=1.5, zorder=6)
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return False
+    ax.set_xscale('log')
+    ax.axhline(0.0, color='k', lw=0.8)
+    ax.set_xlabel('learning rate (each method\'s own key; log scale)')
+    ax.set_ylabel('validation Δ_TTT (%)')
+    ax.set_title(f'{family} shift: validation Δ_TTT against the learning '
+                 'rate (★ selected, red ring: on a grid edge)', fontsize=9)
+    ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1.0),
+              borderaxespad=0.0)
+    ax.grid(alpha=0.3, which='both')
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

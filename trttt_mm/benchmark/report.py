@@ -13,8 +13,10 @@ import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
+from . import decomposition as D
 from .cost import cost_table
-from .figures import fig3
+from .figures import fig3, lr_figure
+from .selection import lr_edge
 from .protocols import (TASK_KEYS, TIE_POINTS, common_reference, paired,
                         protocol_view, run_kind)
 from .stats import fmt_ms, mean_std
@@ -247,7 +249,8 @@ def paired_section(runs: List[dict], family: str, reference: str,
 
 def selection_table(results: Dict[str, dict], choices: Dict[tuple, dict],
                     selection_seeds: Sequence[int], families: Sequence[str],
-                    labels: Sequence[str]) -> str:
+                    labels: Sequence[str],
+                    methods: Optional[Dict[str, dict]] = None) -> str:
     """Per family and method: the setting picked on the validation target
     and the test Δ_TTT it gives, beside the default's.
 
@@ -256,6 +259,9 @@ def selection_table(results: Dict[str, dict], choices: Dict[tuple, dict],
         choices: (method, family) -> the choice of
             :func:`trttt_mm.benchmark.selection.choose`.
         selection_seeds: the seeds whose source models ran the grids.
+        methods: the benchmark's methods (their ``lr_key``): a selected
+            learning rate on an edge of its grid is marked (the best value
+            may lie beyond the grid).
     """
     lines = [f'Grids on the validation target with the source models of '
              f'seed(s) {list(selection_seeds)}; the setting with the best '
@@ -279,12 +285,72 @@ def selection_table(results: Dict[str, dict], choices: Dict[tuple, dict],
             sel, dft = deltas('selected'), deltas('test')
             tag = f'`{ch["tag"]}`' + (' (the default)' if ch['default']
                                       else '')
+            spec = (methods or {}).get(lab, {})
+            tag += edge_note(lr_edge(ch, spec.get('lr_key', 'optimizer.lr')))
             lines.append(
                 f'| {f} | {lab} | {tag} | '
                 f'{ch["validation_delta"]:+.2f} | '
                 f'{fmt_ms(*mean_std(sel), 2, signed=True)} | '
                 f'{fmt_ms(*mean_std(dft), 2, signed=True)} |')
     return '\n'.join(lines) + '\n'
+
+
+def decomposition_table(runs: List[dict], methods: Dict[str, dict],
+                        families: Sequence[str], labels: Sequence[str],
+                        protocol: str) -> str:
+    """Per decomposed method and family: Δ_TTT (%) of its statistics-only
+    control, its gradient-only variant and the method itself (*both*), and
+    the interaction ``both - stats - grad``, each mean ± sample std over the
+    seeds on which all three finished (paired per seed; the three runs share
+    the source model, so every Δ_TTT is against the same base).
+
+    Args:
+        runs: method run records.
+        methods: the benchmark's methods (expanded:
+            :func:`~.decomposition.expand`).
+        labels: the labels of the report.
+        protocol: ``last``, ``best`` or ``selected``.
+    """
+    kind = run_kind(protocol)
+    head = ['method', 'family', 'statistics only', 'gradient only',
+            'both (the method)', 'interaction', 'seeds']
+    lines = ['| ' + ' | '.join(head) + ' |',
+             '|' + '|'.join(['---'] * len(head)) + '|']
+    rows = 0
+    for lab in D.decomposed(methods, labels):
+        part_labels = dict(methods[lab]['parts'], both=lab)
+        for f in families:
+            views: Dict[str, Dict[int, float]] = {}
+            for part, pl in part_labels.items():
+                views[part] = {}
+                for r in runs:
+                    if r['family'] != f or r['method'] != pl or \
+                            r['kind'] != kind:
+                        continue
+                    v = protocol_view(r, protocol)
+                    if v is not None:
+                        views[part][r['seed']] = v['delta_ttt']
+            vals = D.seed_values(views)
+            if not vals['both']:
+                continue
+            cells = [lab, f] + [
+                fmt_ms(*mean_std(vals[p]), 2, signed=True)
+                for p in ('stats', 'grad', 'both', 'interaction')
+            ] + [str(len(vals['both']))]
+            lines.append('| ' + ' | '.join(cells) + ' |')
+            rows += 1
+    if not rows:
+        return '_no method with all three parts finished_\n'
+    return '\n'.join(lines) + '\n'
+
+
+def edge_note(edge: Optional[str]) -> str:
+    """The selection table's mark of a learning rate on a grid edge."""
+    if edge == 'low':
+        return ' ⚠ lowest lr of the grid'
+    if edge == 'high':
+        return ' ⚠ highest lr of the grid'
+    return ''
 
 
 @dataclass
@@ -338,6 +404,10 @@ def build_report(inp: ReportInput) -> str:
     families, seeds, labels = inp.families, inp.seeds, inp.labels
     runs = list(results.values())
     runs = [r for r in runs if 'family' in r and 'method' in r]
+    methods = cfg.get('methods') or {}
+    # the generated decomposition variants have tables of their own
+    all_labels = list(labels)
+    labels = [lab for lab in labels if not D.generated(methods, lab)]
     evals = [r for r in results.values()
              if r.get('kind') == 'eval' and r.get('status') == 'done']
     so = cfg.get('source_only')
@@ -404,12 +474,36 @@ def build_report(inp: ReportInput) -> str:
                 lines += [f'![Fig. 3, {f}](fig3_{f}.png)', '']
         if ref:
             lines += paired_section(runs, f, ref, labels, protocols)
+    if D.decomposed(methods, all_labels):
+        lines += [
+            '## Decomposition: statistics only, gradient only, both', '',
+            'Per gradient method: its statistics-only control (NormStatsHook '
+            'on its own source model, as many statistics passes per batch as '
+            'its steps, no gradient), its gradient-only variant (the method '
+            "with frozen norm statistics, `norm_mode='eval'`, same learning "
+            'rate and steps; in the *selected* protocol both follow the '
+            "method's selected setting) and the method itself; interaction "
+            '= both − statistics only − gradient only, per seed (Δ_TTT '
+            'points; every Δ_TTT against the same source model on the same '
+            'batches). Mean ± sample std over the seeds on which all three '
+            'finished.', '']
+        for p in protocols:
+            lines += [f'*{titles[p]}*', '',
+                      decomposition_table(runs, methods, families,
+                                          all_labels, p)]
     lines += ['## Cost', '', cost_table(results, labels,
                                         int(cfg['test']['batch_size']))]
     if inp.select:
         lines += ['## Selected hyper-parameters', '',
                   selection_table(results, inp.choices, inp.selection_seeds,
-                                  families, labels)]
+                                  families, labels, methods)]
+        if inp.work_dir is not None:
+            for f in families:
+                name = f'benchmark_lr_{f}.png'
+                if lr_figure(inp.choices, methods, f, labels,
+                             osp.join(inp.work_dir, name)):
+                    lines += [f'![validation Δ_TTT against the learning '
+                              f'rate, {f}]({name})', '']
     failed = [r for r in results.values() if r.get('status') == 'failed']
     if failed:
         lines += ['## Failed units', '']

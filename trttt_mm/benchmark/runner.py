@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Dict, List, Optional, Sequence
 
-from . import selection
+from . import decomposition, selection
 from .executors import LocalExecutor, UnitExecutor
 from .report import ReportInput, build_report
 from .steps import UnitSpec
@@ -59,6 +59,8 @@ class Benchmark:
         self.lock = threading.Lock()
         self.store = ResultsStore(self.work_dir)
         self.keys = UnitKeys(cfg, self.work_dir)
+        # the statistics controls of the decomposition: the method's steps
+        decomposition.resolve(cfg['methods'], self.keys.method_defaults)
         self.unavailable: Dict[str, str] = {}
         self.counter = [0, 0]
         self.t0 = time.time()
@@ -399,7 +401,26 @@ class Benchmark:
                 if choice is None:
                     continue
                 self.choices[(lab, f)] = choice
-                best = choice['setting']
+        for lab in labels:
+            for f in families:
+                spec = self.cfg['methods'][lab]
+                variant = spec.get('variant')
+                if variant and variant.get('generated'):
+                    # a decomposition variant follows its method's choice
+                    parent = self.choices.get((variant['of'], f))
+                    if parent is None:
+                        continue
+                    best = decomposition.variant_setting(
+                        variant['part'], self.cfg['methods'][variant['of']],
+                        self.method_defaults(variant['of']),
+                        parent['setting'])
+                    choice = dict(setting=best, tag=selection.tag(best),
+                                  default=self.is_default(lab, best))
+                elif (lab, f) in self.choices:
+                    choice = self.choices[(lab, f)]
+                    best = choice['setting']
+                else:
+                    continue
                 for seed in seeds:
                     if choice['default']:
                         test = self.results.get(
@@ -508,7 +529,10 @@ class Benchmark:
         if self.cost:
             # alone (on a shared machine): timings are not disturbed by
             # other jobs
-            self.run_units([self.cost_spec(lab) for lab in labels],
+            # (a generated decomposition variant costs what its hook does)
+            self.run_units([self.cost_spec(lab) for lab in labels
+                            if not decomposition.generated(
+                                self.cfg['methods'], lab)],
                            parallel=1 if self.executor.shares_machine
                            else None)
         self.write_results()

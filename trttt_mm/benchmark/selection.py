@@ -16,12 +16,15 @@ TIE_TOLERANCE = 1e-3
 
 
 def grid(spec: dict, defaults: dict, hparam_selection: dict) -> List[dict]:
-    """A method's grid: its learning rate x factors, its steps in the
-    configured list (an explicit ``grid`` in the method spec wins).
+    """A method's grid: its learning rate x factors (the method's own
+    ``lr_factors``, else ``hparam_selection.lr_factors``), its steps in the
+    configured list (an explicit ``grid`` in the method spec wins; a
+    generated decomposition variant has none: it follows its method's
+    choice).
 
     Args:
         spec: the method's entry of the benchmark config (``lr_key``,
-            ``steps_key``, ``grid``).
+            ``steps_key``, ``lr_factors``, ``grid``).
         defaults: the method's hook arguments (config defaults merged with
             the spec's overrides).
         hparam_selection: the config's ``hparam_selection`` (``lr_factors``,
@@ -31,6 +34,8 @@ def grid(spec: dict, defaults: dict, hparam_selection: dict) -> List[dict]:
         Settings as dotted keys -> values, in grid order, without
         duplicates.
     """
+    if (spec.get('variant') or {}).get('generated'):
+        return []
     if spec.get('grid'):
         keys = list(spec['grid'])
         combos = [{}]
@@ -44,7 +49,8 @@ def grid(spec: dict, defaults: dict, hparam_selection: dict) -> List[dict]:
     lrs, steps = [None], [None]
     lr = get_dotted(defaults, lr_key) if lr_key else None
     if isinstance(lr, (int, float)) and not isinstance(lr, bool):
-        lrs = [lr * f for f in hs['lr_factors']]
+        factors = spec.get('lr_factors') or hs['lr_factors']
+        lrs = [lr * f for f in factors]
         if lr_key == 'momentum':  # a norm momentum stays in (0, 1]
             lrs = [min(1.0, v) for v in lrs]
     st = get_dotted(defaults, steps_key) if steps_key else None
@@ -65,6 +71,41 @@ def grid(spec: dict, defaults: dict, hparam_selection: dict) -> List[dict]:
             if c not in combos:
                 combos.append(c)
     return combos
+
+
+def lr_factors(factors, where: str) -> List[float]:
+    """Check a list of learning-rate factors (positive numbers).
+
+    Raises:
+        SystemExit: naming ``where`` and the value.
+    """
+    if not isinstance(factors, (list, tuple)) or not factors or any(
+            isinstance(f, bool) or not isinstance(f, (int, float)) or f <= 0
+            for f in factors):
+        raise SystemExit(f'{where} must be a non-empty list of positive '
+                         f'numbers, got {factors!r}')
+    return [float(f) for f in factors]
+
+
+def lr_edge(choice: Optional[dict], lr_key: Optional[str]) -> Optional[str]:
+    """Whether the selected learning rate sits on an edge of the grid that
+    finished: ``'low'`` (the smallest), ``'high'`` (the largest) or None
+    (inside, no learning rate, or a one-value grid). A selection on an edge
+    may be cut off by the grid: the best value can lie beyond it."""
+    if not choice or not lr_key or lr_key not in (choice.get('setting')
+                                                  or {}):
+        return None
+    lrs = sorted({float(g['setting'][lr_key])
+                  for g in choice.get('grid') or []
+                  if lr_key in g['setting']})
+    if len(lrs) < 2:
+        return None
+    v = float(choice['setting'][lr_key])
+    if math.isclose(v, lrs[0], rel_tol=1e-9):
+        return 'low'
+    if math.isclose(v, lrs[-1], rel_tol=1e-9):
+        return 'high'
+    return None
 
 
 def tag(combo: dict) -> str:

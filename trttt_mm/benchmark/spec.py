@@ -105,4 +105,15 @@ def load_benchmark_config(path: str, quick: bool = False,
     cfg.setdefault('hparam_selection', {})
     cfg['hparam_selection'].setdefault('lr_factors', [0.1, 1.0, 10.0])
     cfg['hparam_selection'].setdefault('steps', [1, 'default'])
+    # per-method learning-rate grids and the decomposition variants
+    # (trttt_mm.benchmark.selection / .decomposition)
+    from .decomposition import expand
+    from .selection import lr_factors
+    lr_factors(cfg['hparam_selection']['lr_factors'],
+               f'{path}: hparam_selection.lr_factors')
+    for label, spec in cfg['methods'].items():
+        if 'lr_factors' in spec:
+            lr_factors(spec['lr_factors'],
+                       f'{path}: methods.{label}.lr_factors')
+    cfg['methods'] = expand(cfg['methods'], cfg.get('decomposition'), path)
     return cfg
