@@ -15,7 +15,6 @@ after the checkpoint is loaded: configure layers, register forward hooks,
 check source statistics) and :meth:`teardown`. Monitoring (the unadapted model,
 running metrics, the curve, Δ_TTT) is :class:`TTTMonitorHook`'s job.
 """
-import copy
 import math
 import numbers
 import re
@@ -34,7 +33,9 @@ from mmseg.registry import HOOKS
 from ...models.segmentors.plain_adapter import (PLAIN_AUX_HEADS_KEY,
                                                 as_branch_model, call_branches)
 
+from .guard import StepSnapshot, nonfinite_count
 from .norm_policy import NORM_SCOPES, NORM_TYPES, NormPolicy  # noqa: F401
+from .norm_policy import norm_buffers
 
 RESET_POLICIES = ('online', 'episodic', 'single_batch')
 PARAM_SETS = ('all', 'norm', 'encoder')
@@ -128,12 +129,15 @@ class BaseTTTHook(Hook):
         log_interval: Log the test-time loss every this many batches.
         seed: Seed of the hook's random generator (masks, views), or None.
 
-    Non-finite guard: when the loss, a gradient, a branch output or a
-    norm-layer buffer is not finite after a step, the update is not applied,
-    the weights the batch started with come back (parameters and buffers),
-    the batch's remaining steps are skipped, and the event is counted
-    (``ttt/nonfinite_skips``) and logged. Under DDP the decision is collective:
-    every rank skips and restores together.
+    Non-finite guard: when the loss, a branch output, a norm-layer buffer, a
+    gradient or a parameter after the update is not finite in a step, the
+    batch is rolled back: the adapted parameters, the norm-layer buffers and
+    the optimizer's state come back as the batch started, the batch's
+    remaining steps are skipped, and the event is counted
+    (``ttt/nonfinite_skips``) and logged. The checks are fused reductions on
+    the device, read to the host once per step (with the step losses on the
+    last step); under DDP the decision is collective (one all-reduce per
+    step): every rank skips and restores together.
     """
 
     #: Class of the auxiliary head the method reads (None: main branch only).
@@ -208,6 +212,9 @@ class BaseTTTHook(Hook):
         self.log_interval = _check_int(f'{where}.log_interval', log_interval,
                                        1)
         self.seed = seed
+        # the guard: what a batch's steps can change, copied on the device
+        self._snapshot = StepSnapshot()
+        self._output_faults = 0
 
     # ------------------------------------------------------------ objective
     def ttt_loss(self, forward, inputs: torch.Tensor, data_samples: list,
@@ -351,8 +358,10 @@ class BaseTTTHook(Hook):
         def forward(inputs, branches, mask=None, generator=None):
             out = call_branches(wrapped, self.model, inputs, branches,
                                 mask=mask, generator=generator)
-            self._outputs_finite &= _all_finite(
-                {k: v for k, v in out.items() if k not in ('feats', )})
+            # counted on the device, read with the step's decision
+            self._output_faults = self._output_faults + nonfinite_count(
+                {k: v for k, v in out.items() if k not in ('feats', )},
+                getattr(self, '_device', None))
             return out
 
         return forward
@@ -363,12 +372,9 @@ class BaseTTTHook(Hook):
         return OPTIMIZERS.build(cfg)
 
     def _buffers_finite(self, model: nn.Module) -> bool:
-        for m in model.modules():
-            if isinstance(m, NORM_TYPES):
-                for b in m.buffers(recurse=False):
-                    if b.is_floating_point() and not torch.isfinite(b).all():
-                        return False
-        return True
+        """Whether every floating buffer of the norm layers is finite (one
+        host read)."""
+        return not bool(nonfinite_count(norm_buffers(model)) > 0)
 
     @staticmethod
     def _any_rank(flag: bool, device) -> bool:
@@ -434,60 +440,53 @@ class BaseTTTHook(Hook):
 
     def _adapt(self, runner, model: nn.Module, data_batch) -> List[float]:
         forward = self._forward_fn(runner)
-        last_good = self._clone_state(model)
-        # the optimizer's state (momentum, moments) rolls back with them
-        opt_good = copy.deepcopy(self.optimizer.state_dict())
+        buffers = norm_buffers(model)
+        # What the steps can change (the adapted parameters, the norm
+        # buffers, the optimizer's state), copied on the device to roll the
+        # batch back.
+        self._snapshot.take(list(self._params) + buffers, self.optimizer)
         self._set_mode(model, self.norm_mode)
-        record = []
+        device = self._device
+        losses = []
         with torch.enable_grad():
             data = model.data_preprocessor(data_batch, False)
             for step in range(self.steps):
-                self._outputs_finite = True
-                losses = self.ttt_loss(forward, data['inputs'],
-                                       data['data_samples'], self._generator)
-                loss = sum(losses.values()) * self.loss_scale
+                self._output_faults = 0
+                terms = self.ttt_loss(forward, data['inputs'],
+                                      data['data_samples'], self._generator)
+                loss = sum(terms.values()) * self.loss_scale
                 self.optimizer.zero_grad(set_to_none=True)
-                reason = None
-                if not torch.isfinite(loss):
-                    reason = f'non-finite loss ({loss.item()})'
-                elif not self._outputs_finite:
-                    reason = 'non-finite branch output'
-                elif not self._buffers_finite(model):
-                    reason = 'non-finite norm-layer statistics'
-                if self._any_rank(reason is not None, self._device):
-                    reason = reason or 'a fault on another rank'
-                else:
-                    loss.backward()
-                    bad = [
-                        p for p in self._params
-                        if p.grad is not None and not torch.isfinite(
-                            p.grad).all()
-                    ]
-                    if bad:
-                        reason = f'non-finite gradient in {len(bad)} tensors'
-                    if self._any_rank(reason is not None, self._device):
-                        reason = reason or 'a fault on another rank'
-                if reason is None:
-                    if self.grad_clip is not None:
-                        torch.nn.utils.clip_grad_norm_(self._params,
-                                                       self.grad_clip)
-                    self.optimizer.step()
-                    # finite gradients can still step to an overflow (a
-                    # huge gradient times the learning rate)
-                    bad = [p for p in self._params
-                           if not torch.isfinite(p.detach()).all()]
-                    if bad:
-                        reason = (f'non-finite parameters after the update '
-                                  f'in {len(bad)} tensors')
-                    if self._any_rank(reason is not None, self._device):
-                        reason = reason or 'a fault on another rank'
+                faults = [
+                    nonfinite_count(loss, device),
+                    torch.as_tensor(self._output_faults, dtype=torch.float32,
+                                    device=device),
+                    nonfinite_count(buffers, device)
+                ]
+                # Every rank runs the backward pass and the update whatever
+                # the checks find: a faulty step is undone below, on every
+                # rank together (no rank waits in DDP's all-reduce for a
+                # backward pass that never comes).
+                loss.backward()
+                faults.append(nonfinite_count(
+                    [p.grad for p in self._params if p.grad is not None],
+                    device))
+                if self.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(self._params,
+                                                   self.grad_clip)
+                self.optimizer.step()
+                # finite gradients can still step to an overflow (a huge
+                # gradient times the learning rate)
+                faults.append(nonfinite_count(self._params, device))
+                losses.append(loss.detach())
+                last = step == self.steps - 1
+                reason, values = self._decide(torch.stack(faults),
+                                              losses if last else None, loss)
                 if reason is not None:
-                    # Running statistics (and, after an overflowing update,
-                    # parameters) may have moved: restore the batch's
-                    # starting weights.
+                    # Running statistics (and, after the update, parameters
+                    # and the optimizer's state) moved: the batch's start
+                    # comes back.
                     self.optimizer.zero_grad(set_to_none=True)
-                    model.load_state_dict(last_good)
-                    self.optimizer.load_state_dict(opt_good)
+                    self._snapshot.restore(self.optimizer)
                     self.nonfinite_skips += 1
                     print_log(
                         f'[{type(self).__name__}] step {step}: {reason}; '
@@ -495,9 +494,51 @@ class BaseTTTHook(Hook):
                         f'restored ({self.nonfinite_skips} so far)',
                         logger='current', level=30)
                     return []
-                record.append(float(loss.detach()))
-        self.total_steps += len(record)
-        return record
+        self.total_steps += len(values)
+        return values
+
+    def _decide(self, faults: torch.Tensor,
+                losses: Optional[List[torch.Tensor]], loss: torch.Tensor):
+        """The guard's decision on one step: ``(reason, step losses)``.
+
+        ``faults`` counts, on this rank, the non-finite loss, branch
+        outputs, norm-layer buffers, gradients and parameters after the
+        update. They are summed over the ranks (one all-reduce under DDP) and
+        read to the host at once, with the step losses when ``losses`` is
+        given (the last step): the one host read of the step. ``reason`` is
+        None when every rank's step is finite.
+        """
+        every = faults
+        if get_world_size() > 1:
+            every = faults.clone()
+            all_reduce(every, op='sum')
+        parts = [faults, every]
+        dtype = torch.float32
+        if losses is not None:
+            stacked = torch.stack(losses)
+            dtype = torch.promote_types(stacked.dtype, dtype)
+            parts.append(stacked)
+        values = torch.cat([p.to(dtype) for p in parts]).tolist()
+        n = faults.numel()
+        mine, every = values[:n], values[n:2 * n]
+        if not any(every):
+            return None, values[2 * n:]
+        if mine[0]:  # the fault path only: one more read, for the message
+            return f'non-finite loss ({float(loss.detach())})', []
+        if mine[1]:
+            return 'non-finite branch output', []
+        if mine[2]:
+            return 'non-finite norm-layer statistics', []
+        if any(every[:3]):
+            return 'a fault on another rank', []
+        if mine[3]:
+            return f'non-finite gradient in {int(mine[3])} tensors', []
+        if every[3]:
+            return 'a fault on another rank', []
+        if mine[4]:
+            return (f'non-finite parameters after the update in '
+                    f'{int(mine[4])} tensors'), []
+        return 'a fault on another rank', []
 
     def after_test_epoch(self, runner, metrics: Optional[dict] = None
                          ) -> None:
@@ -512,14 +553,3 @@ class BaseTTTHook(Hook):
         if self.restore_after:
             model.load_state_dict(self._source_state)
         self.teardown(runner, model)
-
-
-def _all_finite(obj) -> bool:
-    """Whether every floating tensor in a nested dict/list is finite."""
-    if isinstance(obj, torch.Tensor):
-        return not obj.is_floating_point() or bool(torch.isfinite(obj).all())
-    if isinstance(obj, dict):
-        return all(_all_finite(v) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return all(_all_finite(v) for v in obj)
-    return True

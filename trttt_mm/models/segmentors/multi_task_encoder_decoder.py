@@ -1,12 +1,15 @@
 """Multi-task encoder-decoder with optional auxiliary branches."""
 import copy
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence as SequenceABC
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import ModuleDict
 from torch import Tensor
 
+from mmseg.models.backbones import ResNet
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
@@ -15,6 +18,107 @@ from ...tasks import activate as _activate
 from ...tasks import flip_output, pack_prediction, stack_gts
 
 MAIN = 'main'
+
+
+def has_side_effects(module: Optional[nn.Module]) -> bool:
+    """Whether running ``module`` changes something besides its output: a
+    forward hook, or a submodule in training mode other than a norm layer
+    without running statistics (a batch-norm layer in training mode moves
+    its running statistics; dropout draws random numbers)."""
+    if module is None:
+        return False
+    glob = nn.modules.module
+    if getattr(glob, '_global_forward_hooks', None) or getattr(
+            glob, '_global_forward_pre_hooks', None):
+        return True
+    for m in module.modules():
+        if m._forward_hooks or m._forward_pre_hooks:
+            return True
+        if not m.training:
+            continue
+        if isinstance(m, nn.modules.batchnorm._NormBase):
+            if m.track_running_stats and m.running_mean is not None:
+                return True
+        elif not isinstance(m, (nn.GroupNorm, nn.LayerNorm)):
+            return True
+    return False
+
+
+class EncoderPass(SequenceABC):
+    """The feature levels of one encoder pass over ``inputs``, computed
+    stage by stage, only as deep as they are read.
+
+    For mmseg's ResNet family without a neck (``ResNet``, ``ResNetV1c``,
+    ``ResNetV1d``: stem, max-pool, ``res_layers``). Reading level ``i`` runs
+    the stages up to the one it comes from (``sorted(out_indices)[i]``);
+    :meth:`finish` runs the stages left whose running has an effect beyond
+    their output (:func:`has_side_effects`, e.g. batch-norm layers in
+    training mode moving their statistics), so skipping the rest changes
+    nothing but the cost.
+    """
+
+    def __init__(self, backbone: nn.Module, inputs: Tensor):
+        self._backbone = backbone
+        self._x = inputs
+        self._done = -2  # -2: nothing ran, -1: the stem, i: stage i
+        self._stages = sorted(set(int(i) for i in backbone.out_indices))
+        self._levels: Dict[int, Tensor] = {}
+
+    @staticmethod
+    def supports(backbone: nn.Module, neck) -> bool:
+        """Whether the backbone can run stage by stage here."""
+        return neck is None and isinstance(backbone, ResNet) and type(
+            backbone).forward is ResNet.forward
+
+    def __len__(self) -> int:
+        return len(self._stages)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f'feature level {index} out of range for {n} '
+                             'levels')
+        index %= n
+        self._run_to(self._stages[index])
+        return self._levels[index]
+
+    @property
+    def computed_stages(self) -> int:
+        """How many stages (``res_layers``) ran so far."""
+        return self._done + 1
+
+    def _stem(self, x: Tensor) -> Tensor:
+        bb = self._backbone
+        if bb.deep_stem:
+            x = bb.stem(x)
+        else:
+            x = bb.relu(bb.norm1(bb.conv1(x)))
+        return bb.maxpool(x)
+
+    def _run_to(self, stage: int) -> None:
+        bb = self._backbone
+        if self._done == -2:
+            self._x = self._stem(self._x)
+            self._done = -1
+        for i in range(self._done + 1, stage + 1):
+            self._x = getattr(bb, bb.res_layers[i])(self._x)
+            self._done = i
+            if i in self._stages:
+                self._levels[self._stages.index(i)] = self._x
+
+    def finish(self) -> None:
+        """Run the stages not read whose running has side effects."""
+        bb = self._backbone
+        for i in reversed(range(self._done + 1, len(bb.res_layers))):
+            if has_side_effects(getattr(bb, bb.res_layers[i])):
+                self._run_to(i)
+                return
+        if self._done == -2 and any(
+                has_side_effects(m) for n, m in bb.named_children()
+                if n not in bb.res_layers):
+            self._run_to(-1)
 
 
 @MODELS.register_module()
@@ -149,6 +253,20 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
                            f'has {tuple(self.aux_heads.keys())}')
         return self.aux_heads[name]
 
+    def encode(self, inputs: Tensor) -> Union[EncoderPass, List[Tensor]]:
+        """The feature levels of ``inputs``: an :class:`EncoderPass`
+        (computed as deep as read) when the backbone runs stage by stage,
+        else :meth:`extract_feat`'s list."""
+        if EncoderPass.supports(self.backbone, self.neck):
+            return EncoderPass(self.backbone, inputs)
+        return self.extract_feat(inputs)
+
+    def _fuse_module(self) -> nn.Module:
+        """The modules :meth:`MultiTaskHead.fuse` runs (the whole decode head
+        when it does not say)."""
+        head = self.decode_head
+        return head.fuse_conv if hasattr(head, 'fuse_conv') else head
+
     def forward_branches(self,
                          inputs: Tensor,
                          branches: Sequence[str] = (MAIN, ),
@@ -160,6 +278,14 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         another encoder pass over them (and, as ``main_input``, what it would
         have read from the main pass); the others read the main pass.
 
+        Only what the branches read is computed: the backbone stages up to
+        the deepest level read (:class:`EncoderPass`), the shared latent z
+        when the main branch or a head with ``source='shared'`` is requested,
+        the task decoders for ``'main'``. A part that is not read still runs
+        when running it has side effects (:func:`has_side_effects`: batch-norm
+        layers in training mode move their running statistics), so the
+        results are those of the full pass.
+
         Args:
             inputs: Normalised, padded images (B, 3, H, W).
             branches: ``'main'`` and/or auxiliary head names.
@@ -168,8 +294,10 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
             generator: Random generator for masks and views.
 
         Returns:
-            dict with ``feats``, ``shared`` and, per branch, ``main``
-            (``{task: raw output at input size}``) or the head's output dict.
+            dict with ``feats`` (the feature levels: a sequence, a level not
+            computed yet is computed when read), ``shared`` (z, or None when
+            no branch reads it) and, per branch, ``main`` (``{task: raw
+            output at input size}``) or the head's output dict.
         """
         if isinstance(branches, str):
             branches = (branches, )
@@ -180,8 +308,13 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
                 f'forward_branches: this model has no branch {missing}; it '
                 f'has {have}')
         size = tuple(inputs.shape[2:])
-        feats = self.extract_feat(inputs)
-        z = self.decode_head.fuse(feats)
+        feats = self.encode(inputs)
+        read_z = MAIN in branches or any(
+            self.aux_heads[b].source == 'shared' for b in branches
+            if b != MAIN)
+        z = None
+        if read_z or has_side_effects(self._fuse_module()):
+            z = self.decode_head.fuse(feats)
         out = dict(feats=feats, shared=z)
         if MAIN in branches:
             out[MAIN] = self._resize(self.decode_head.decode(z), size)
@@ -190,16 +323,19 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
                 continue
             out[name] = self.forward_aux_head(name, inputs, feats, z, size,
                                               mask=mask, generator=generator)
+        if isinstance(feats, EncoderPass):
+            feats.finish()
         return out
 
     def forward_aux_head(self, name: str, inputs: Tensor,
-                         feats: List[Tensor], z: Tensor, size,
+                         feats: Sequence[Tensor], z: Optional[Tensor], size,
                          mask=None,
                          generator: Optional[torch.Generator] = None) -> dict:
         """One auxiliary head on the main pass (``feats``, ``z``) of
         ``inputs``; a head with its own views gets another encoder pass over
-        them (and, as ``main_input``, what it would have read from the main
-        pass). Part of :meth:`forward_branches`."""
+        them (computed as deep as the head reads, :meth:`encode`), and, as
+        ``main_input``, what it would have read from the main pass. Part of
+        :meth:`forward_branches`."""
         head = self.aux_heads[name]
         views = head.views(inputs, generator=generator)
         extra = {}
@@ -209,10 +345,12 @@ class MultiTaskEncoderDecoder(BaseSegmentor):
         else:
             extra['main_input'] = head.select_input(feats, z, inputs)
             image = views['inputs']
-            vfeats = self.extract_feat(image)
+            vfeats = self.encode(image)
             vz = self.decode_head.fuse(vfeats) \
                 if head.source == 'shared' else None
             x = head.select_input(vfeats, vz, image)
+            if isinstance(vfeats, EncoderPass):
+                vfeats.finish()
         return head(x, views=views, image=image, out_size=size, mask=mask,
                     generator=generator, **extra)
 
