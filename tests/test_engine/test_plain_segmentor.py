@@ -355,6 +355,11 @@ def test_head_free_hook_end_to_end(hook, trained, bench, tmp_path):
     assert curve['method'] == hook and len(curve['metrics']) == 2
     assert curve['metrics'][-1]['mIoU'] == metrics['mIoU']
     assert curve['base_metrics'][-1]['mIoU'] == metrics['base/mIoU']
+    if hook == 'TENTHook':  # Fig. 3 of the run: an mIoU panel and Δ_TTT
+        png = tmp_path / 'curve.png'
+        load_tool('analysis/plot_ttt_curve').main([
+            str(tmp_path / 'ttt_curve.json'), '--out', str(png)])
+        assert png.stat().st_size > 0
 
 
 def test_actmad_without_statistics_says_what_to_run(trained, bench,

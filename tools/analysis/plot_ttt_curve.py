@@ -17,7 +17,9 @@ import os.path as osp
 import sys
 from typing import List, Optional, Sequence
 
-PRIMARY = ('semseg/mIoU', 'depth/rmse', 'normal/mean_angle', 'edge/rmse')
+PRIMARY = ('semseg/mIoU', 'depth/rmse', 'normal/mean_angle', 'edge/rmse',
+           # mmseg's own IoUMetric (a plain mmseg segmentor's evaluator)
+           'mIoU')
 
 WHAT = ('a ttt_curve.json (an object with a list "metrics" of per-batch '
         'metric objects, written by TTTMonitorHook)')

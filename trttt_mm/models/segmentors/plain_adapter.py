@@ -186,9 +186,9 @@ class PlainSegmentorAdapter:
                 'trained weights or a branch of its own: use '
                 'MultiTaskEncoderDecoder with aux_heads for it')
         head = MODELS.build(dict(cfg))
-        device = next(iter(self.segmentor.parameters()), None)
-        if device is not None:
-            head.to(device.device)
+        param = next(iter(self.segmentor.parameters()), None)
+        if param is not None:  # where the segmentor is
+            head.to(param.device)
         self.aux_heads[name] = head
         self._head_cfgs[name] = dict(cfg)
         return head
