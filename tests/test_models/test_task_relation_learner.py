@@ -52,6 +52,30 @@ def test_all_strategies_run(strategy):
     assert out['preds']['depth'].shape == (2, 1, 16, 16)
 
 
+@pytest.mark.parametrize('strategy,ratio', [
+    ('random', 0.8), ('random', 0.5), ('same', 0.8), ('no_overlap', 0.8),
+    ('task', 0.5), ('random', 0.0)])
+def test_count_of_a_drawn_mask_is_known_without_reading_it(strategy, ratio):
+    """The forward takes the masked count of a mask it draws from the
+    strategy (no host sync); it must be the count of the drawn mask, and
+    the forward must agree with an explicit copy of the same mask."""
+    trl = _trl(3, mask_strategy=strategy, mask_ratio=ratio).train()
+    known = trl._known_masked_count(None)
+    mask = trl.make_mask(5, generator=_gen(1))
+    assert mask.reshape(5, -1).sum(1).tolist() == [known] * 5
+    trl.eval()
+    assert trl._known_masked_count(None) == (known if trl.always_mask else 0)
+    assert trl._known_masked_count(False) == 0
+    assert trl._known_masked_count(mask) is None
+    lat = torch.randn(5, 3, 3, 16, 16)
+    trl.train()
+    drawn = trl(lat, generator=_gen(1))
+    given = trl(lat, mask=mask)
+    assert torch.equal(drawn['mask'], mask)
+    for k in drawn['preds']:
+        assert torch.equal(drawn['preds'][k], given['preds'][k])
+
+
 def test_mask_modes():
     trl = _trl(2)
     x = torch.randn(2, 2, 3, 16, 16)

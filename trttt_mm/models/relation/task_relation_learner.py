@@ -10,7 +10,8 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from timm.models.vision_transformer import Block
 
-from .masking import check_mask_args, check_mask_count, generate_mask
+from .masking import (check_mask_args, check_mask_count, generate_mask,
+                      num_masked_tokens)
 
 TOKEN_LAYOUTS = ('per_task', 'joint')
 #: What the decoder's tokens are: one per (group, patch) or one per patch
@@ -360,6 +361,22 @@ class TaskRelationLearner(BaseModule):
             device=device,
             mask_count=self.mask_count)
 
+    def _known_masked_count(self, mask) -> Optional[int]:
+        """Masked tokens per sample when the learner draws the mask itself
+        (or masks nothing): known from the strategy without reading the
+        device (:func:`num_masked_tokens`, exact for every strategy with the
+        per-task token layout). ``None`` for a caller's mask, whose counts
+        :meth:`forward` checks."""
+        if mask is None and not (self.training or self.always_mask):
+            mask = False
+        if mask is False:
+            return 0
+        if mask is None and self.token_layout == 'per_task':
+            return num_masked_tokens(self.mask_strategy, self.num_inputs,
+                                     self.num_patches, self.mask_ratio,
+                                     self.mask_count)
+        return None
+
     def _resolve_mask(self, mask, B: int, device: torch.device,
                       generator: Optional[torch.Generator]) -> torch.Tensor:
         n, P = self.num_inputs, self.num_patches
@@ -451,17 +468,21 @@ class TaskRelationLearner(BaseModule):
                 f'{self.in_channels}, h, w), got {tuple(latents.shape)}')
         B = latents.shape[0]
         device = latents.device
+        known = self._known_masked_count(mask)
         mask = self._resolve_mask(mask, B, device, generator)
         token_mask = (mask if self.token_layout == 'per_task' else
                       mask[:, :1]).reshape(B, self.num_tokens)
 
         x = self._embed(latents)  # (B, N, E)
         N = self.num_tokens
-        num_masked = token_mask.sum(dim=1)
-        if bool((num_masked != num_masked[0]).any()):
-            raise ValueError('every sample must mask the same number of '
-                             f'tokens, got {num_masked.tolist()}')
-        num_visible = N - int(num_masked[0])
+        if known is None:
+            # A mask from the caller: its counts are read (a host sync).
+            num_masked = token_mask.sum(dim=1)
+            if bool((num_masked != num_masked[0]).any()):
+                raise ValueError('every sample must mask the same number of '
+                                 f'tokens, got {num_masked.tolist()}')
+            known = int(num_masked[0])
+        num_visible = N - known
         if num_visible < 1:
             raise ValueError('the mask hides every token; at least one must '
                              'stay visible')
