@@ -79,6 +79,16 @@ def test_resolve_and_selected_settings():
     assert D.method_steps(dict(steps_key=None), {}) is None
 
 
+def test_resolve_leaves_a_method_without_config_alone():
+    m = D.expand(dict(TENT=dict(hook='TENTHook', source='missing')), True)
+
+    def defaults(label):
+        raise FileNotFoundError('configs/none.py')
+
+    D.resolve(m, defaults)
+    assert 'overrides' not in m['TENTStats']
+
+
 def test_interaction_is_paired_per_seed():
     views = dict(stats={0: 10.0, 1: 12.0, 2: 50.0},
                  grad={0: 1.0, 1: -2.0},

@@ -106,7 +106,9 @@ def expand(methods: Dict[str, dict], enabled, where: str = 'config'
 def resolve(methods: Dict[str, dict],
             method_defaults: Callable[[str], dict]) -> None:
     """Give each statistics control the passes of its method's steps (in
-    place; the steps are the method's hook defaults with its overrides).
+    place; the steps are the method's hook defaults with its overrides). A
+    method whose source config does not exist is left alone (the runner
+    reports it, and so its variants, as not available).
 
     Args:
         methods: the expanded methods (:func:`expand`).
@@ -116,7 +118,11 @@ def resolve(methods: Dict[str, dict],
         v = spec.get('variant')
         if not v or v['part'] != 'stats' or not v.get('generated'):
             continue
-        steps = method_steps(methods[v['of']], method_defaults(v['of']))
+        try:
+            defaults = method_defaults(v['of'])
+        except FileNotFoundError:
+            continue  # its source config is missing: reported unavailable
+        steps = method_steps(methods[v['of']], defaults)
         if steps is not None:
             spec['overrides'] = merge(spec.get('overrides') or {},
                                       dict(passes=steps))
