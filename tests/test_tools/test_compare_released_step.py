@@ -94,6 +94,25 @@ def test_missing_packages_are_named(tmp_path, capsys, monkeypatch):
     assert 'not dependencies of trttt_mm' in err
 
 
+def test_released_modules_leave_after_the_build(tmp_path):
+    import sys
+    pkg = tmp_path / 'repo' / 'trttt_fake_released'
+    pkg.mkdir(parents=True)
+    (pkg / '__init__.py').write_text('')
+    (pkg / 'part.py').write_text('VALUE = 3\n')
+    (pkg / 'sub').mkdir()  # a namespace package (no __init__.py)
+    (pkg / 'sub' / 'leaf.py').write_text('')
+    before = list(sys.path)
+    with tool.released_imports(str(tmp_path / 'repo')):
+        sys.path.insert(0, str(tmp_path / 'repo'))
+        from trttt_fake_released import part
+        import trttt_fake_released.sub.leaf  # noqa: F401
+        assert part.VALUE == 3
+    assert sys.path == before
+    assert not [m for m in sys.modules if m.startswith('trttt_fake_rel')]
+    assert part.VALUE == 3  # what was built keeps its modules
+
+
 def test_released_targets():
     depth = torch.tensor([[[[0.0, 1.5]]]])  # (1, 1, 1, 2)
     normal = torch.zeros(1, 3, 1, 2)
@@ -207,3 +226,30 @@ def test_against_the_released_code(tmp_path, capsys):
     assert len(res['samples_s']['wall']['theirs']) == 1
     assert len(res['profile']['ours_hook_vs_theirs']['largest_differences']
                ) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not RELEASED_REPO or not osp.isdir(RELEASED_REPO),
+    reason='set TRTTT_S4T_REPO to a work tree of wooseong97/S4T-mtl@99641e2')
+@pytest.mark.skipif(bool(tool.missing_packages()),
+                    reason=f'the released code needs {tool.missing_packages()}')
+def test_a_wrong_conversion_stops_before_timing(capsys, monkeypatch):
+    conv = tool._load_tool('model_converters', 's4t_to_trttt')
+    convert = conv.convert
+
+    def off_by_a_bit(state, model, *args, **kwargs):
+        out, notes = convert(state, model, *args, **kwargs)
+        out['decode_head.decoders.semseg.0.bias'] = \
+            out['decode_head.decoders.semseg.0.bias'] + 0.01
+        return out, notes
+
+    monkeypatch.setattr(conv, 'convert', off_by_a_bit)
+    monkeypatch.setattr(tool, 'alternate', lambda *a, **k: pytest.fail(
+        'timed although the outputs disagree'))
+    rc = tool.main(['--released-repo', RELEASED_REPO, '--height', '64',
+                    '--width', '96', '--repeats', '1'])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "main prediction 'semseg' (eval mode)" in err
+    assert 'disagree' in err

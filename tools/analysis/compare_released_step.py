@@ -247,6 +247,36 @@ def import_released(repo: str, notes: List[str]) -> SimpleNamespace:
 
 
 @contextlib.contextmanager
+def released_imports(repo: str):
+    """The released repository on ``sys.path`` while its code is imported
+    and built; afterwards its path and its modules leave (the built
+    objects keep what they use), so that nothing else in the process
+    imports a package of the same name from it."""
+    real = osp.realpath(repo)
+    before = list(sys.path)
+    loaded = set(sys.modules)
+    try:
+        yield
+    finally:
+        sys.path[:] = before
+        released = []
+        for name, mod in list(sys.modules.items()):
+            if name in loaded:
+                continue
+            # a module's file, or a namespace package's folders
+            paths = [getattr(mod, '__file__', None) or '']
+            try:
+                paths += [str(p) for p in getattr(mod, '__path__', ())]
+            except TypeError:  # not a package's path list
+                pass
+            if any(p and osp.realpath(p).startswith(real + os.sep)
+                   for p in paths):
+                released.append(name)
+        for name in released:
+            del sys.modules[name]
+
+
+@contextlib.contextmanager
 def _no_download(resnet_module, arch: str):
     """Build the released backbone without its ImageNet download."""
     orig = getattr(resnet_module, arch)
@@ -554,10 +584,11 @@ def compare(args) -> dict:
              'criterion, zero_grad, backward, step) without its '
              'tensorboard logging']
     repo = args.released_repo
-    mods = import_released(repo, notes)
-    theirs = build_released(mods, osp.join(repo, args.released_config),
-                            args.height, args.width, args.device, args.seed,
-                            notes)
+    with released_imports(repo):
+        mods = import_released(repo, notes)
+        theirs = build_released(mods, osp.join(repo, args.released_config),
+                                args.height, args.width, args.device,
+                                args.seed, notes)
 
     conv = _load_tool('model_converters', 's4t_to_trttt')
     task_of = {r: conv.RELEASED_TASKS[r] for r in theirs.tasks}
