@@ -197,14 +197,15 @@ def test_agreement_threshold():
 
 
 RELEASED_REPO = os.environ.get('TRTTT_S4T_REPO')
+MISSING = tool.missing_packages()
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(
     not RELEASED_REPO or not osp.isdir(RELEASED_REPO),
     reason='set TRTTT_S4T_REPO to a work tree of wooseong97/S4T-mtl@99641e2')
-@pytest.mark.skipif(bool(tool.missing_packages()),
-                    reason=f'the released code needs {tool.missing_packages()}')
+@pytest.mark.skipif(bool(MISSING),
+                    reason=f'the released code needs {MISSING}')
 def test_against_the_released_code(tmp_path, capsys):
     out = tmp_path / 'r.json'
     rc = tool.main(['--released-repo', RELEASED_REPO, '--height', '64',
@@ -232,8 +233,8 @@ def test_against_the_released_code(tmp_path, capsys):
 @pytest.mark.skipif(
     not RELEASED_REPO or not osp.isdir(RELEASED_REPO),
     reason='set TRTTT_S4T_REPO to a work tree of wooseong97/S4T-mtl@99641e2')
-@pytest.mark.skipif(bool(tool.missing_packages()),
-                    reason=f'the released code needs {tool.missing_packages()}')
+@pytest.mark.skipif(bool(MISSING),
+                    reason=f'the released code needs {MISSING}')
 def test_a_wrong_conversion_stops_before_timing(capsys, monkeypatch):
     conv = tool._load_tool('model_converters', 's4t_to_trttt')
     convert = conv.convert

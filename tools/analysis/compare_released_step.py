@@ -49,10 +49,14 @@ The repeats alternate between the variants (the order rotates each round);
 the result has the median of each, the ratios ours / theirs and every
 sample, and the same for the process's CPU time (``cpu_s``, ``cpu_ratio``;
 with one thread it is what the step costs in work, much less disturbed by
-other jobs on a shared machine than the wall time). ``--profile-top K`` profiles one call of each variant
-(``torch.profiler``) and adds, for each pair (ours_hook / theirs, ours_step
-/ theirs, ours_hook / ours_step), the K operators with the largest self CPU
-time of each and the K largest differences.
+other jobs on a shared machine than the wall time). ``--profile-top K``
+profiles one call of each variant (``torch.profiler``) and adds, for each
+pair (ours_hook / theirs, ours_step / theirs, ours_hook / ours_step), the K
+operators with the largest self CPU time of each and the K largest
+differences.
+
+The released repository is on ``sys.path`` only while its model is built;
+its modules then leave ``sys.modules``.
 """
 import argparse
 import contextlib
@@ -364,8 +368,9 @@ class _NoiseTorch:
         shape = tuple(size[0]) if len(size) == 1 and isinstance(
             size[0], (tuple, list)) else tuple(size)
         if shape != tuple(self._noise.shape):
-            raise ToolError(f'the released masking asked for noise of shape '
-                            f'{shape}, the mask has {tuple(self._noise.shape)}')
+            raise ToolError(
+                f'the released masking asked for noise of shape {shape}, '
+                f'the mask has {tuple(self._noise.shape)}')
         return self._noise.to(device)
 
     def __getattr__(self, name):
