@@ -7,6 +7,11 @@
 5. print the tables, write metrics JSON and the Fig. 3 curve PNG
 6. before/after panels of the last target batch (tools/test.py --show-dir),
    stacked into ttt_panels.png
+7. on the same target batches: TR-TTT's statistics-only control (its source
+   model, NormStatsHook with as many statistics passes as TR-TTT's steps, no
+   gradient) and TR-TTT with the selected test-time setting
+   (configs/trttt/synth_t2n_selected.py, chosen on the validation target);
+   --no-controls skips them
 """
 import argparse
 import glob
@@ -51,19 +56,26 @@ def table(title, cols, rows):
         print('  '.join(str(c).ljust(w) for c, w in zip(r, widths)))
 
 
-def last_batch_interval(config, cfg_options=()):
-    """A visualization interval that draws only the last target batch
-    (``MultiTaskVisualizationHook`` draws batches k-1, 2k-1, ...), for the
-    config with ``cfg_options`` (``KEY=VALUE`` strings) applied."""
+def _load_config(config, cfg_options=()):
+    """``config`` (relative to the repository) with ``cfg_options``
+    (``KEY=VALUE`` strings) applied."""
     from mmengine.config import Config, DictAction
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import DATASETS
     cfg = Config.fromfile(osp.join(ROOT, config))
     if cfg_options:
         parser = argparse.ArgumentParser()
         parser.add_argument('--cfg-options', nargs='+', action=DictAction)
         cfg.merge_from_dict(parser.parse_args(
             ['--cfg-options', *cfg_options]).cfg_options)
+    return cfg
+
+
+def last_batch_interval(config, cfg_options=()):
+    """A visualization interval that draws only the last target batch
+    (``MultiTaskVisualizationHook`` draws batches k-1, 2k-1, ...), for the
+    config with ``cfg_options`` (``KEY=VALUE`` strings) applied."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+    cfg = _load_config(config, cfg_options)
     dataset = cfg.test_dataloader.dataset
     dataset.data_root = osp.join(ROOT, dataset.data_root)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
@@ -118,6 +130,14 @@ def generator_flags(options):
     return flags, values
 
 
+def _trttt_steps(config, cfg_options=()):
+    """TR-TTT's steps per batch in ``config`` (with the overrides): the
+    statistics-only control makes as many statistics passes."""
+    cfg = _load_config(config, cfg_options)
+    hook = (cfg.get('ttt') or {}).get('TRTTTHook') or {}
+    return int(hook.get('steps', 40))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--config', default='configs/trttt/synth_t2n.py')
@@ -129,6 +149,13 @@ def main():
     parser.add_argument('--retrain', action='store_true',
                         help='train again even if a checkpoint exists')
     parser.add_argument('--skip-ttt', action='store_true')
+    parser.add_argument(
+        '--selected-config', default='configs/trttt/synth_t2n_selected.py',
+        help='config holding the selected TR-TTT setting (same model as '
+        '--config), run as the last control')
+    parser.add_argument(
+        '--no-controls', action='store_true',
+        help='skip the statistics-only control and the selected setting')
     parser.add_argument(
         '--panels', type=int, default=None, metavar='N',
         help='stack the panels of the first N images of the last target '
@@ -221,9 +248,24 @@ def main():
             'default_hooks.visualization.interval='
             f'{last_batch_interval(args.config, opts)}'
         ]))
+    if not args.skip_ttt and not args.no_controls:
+        if not osp.isfile(args.selected_config):
+            raise SystemExit(f'--selected-config {args.selected_config} not '
+                             'found (or pass --no-controls)')
+        steps = _trttt_steps(args.config, opts)
+        runs.append(('trttt_stats', [
+            '--tta-hook', 'NormStatsHook', '--cfg-options',
+            'ttt.NormStatsHook.mode=ema', 'ttt.NormStatsHook.momentum=0.1',
+            f'ttt.NormStatsHook.passes={steps}']))
+        runs.append(('trttt_selected', [
+            '--config', args.selected_config, '--tta-hook', 'TRTTTHook',
+            '--cfg-options', f'ttt.TRTTTHook.seed={args.seed}']))
     for name, extra in runs:
         out = osp.join(wd, f'metrics_{name}.json')
-        run([py, 'tools/test.py', args.config, ckpt, '--work-dir',
+        config = args.config
+        if extra[:1] == ['--config']:
+            config, extra = extra[1], extra[2:]
+        run([py, 'tools/test.py', config, ckpt, '--work-dir',
              osp.join(wd, name), '--metrics-out', out] + extra +
             (['--cfg-options', *opts] if opts else []),
             osp.join(wd, f'test_{name}.log'))
@@ -260,6 +302,26 @@ def main():
                 f'{d["per_task"][k]:+.2f}'] for k in keys])
         print(f'Δ_TTT = {d["delta_ttt"]:+.2f}%')
         summary.update(trttt=ad, delta_ttt=d)
+        controls = [('TR-TTT (paper setting)', 'trttt'),
+                    ('statistics only (NormStats, same passes)',
+                     'trttt_stats'),
+                    ('TR-TTT, selected setting', 'trttt_selected')]
+        rows = []
+        for label, name in controls:
+            if name not in results:
+                continue
+            # each run's own unadapted model on the same batches
+            base = {k[len('base/'):]: v for k, v in results[name].items()
+                    if k.startswith('base/')}
+            dd = delta_ttt(base, results[name], keys)
+            summary.setdefault('controls', {})[name] = dict(
+                metrics=results[name], delta_ttt=dd)
+            rows.append([label, f'{dd["delta_ttt"]:+.2f}'] +
+                        [f'{dd["per_task"][k]:+.2f}' for k in keys])
+        if len(rows) > 1:
+            table('Same target batches: where the gain comes from '
+                  '(Δ_TTT %, per task %)', ['run', 'Δ_TTT'] + list(keys),
+                  rows)
         curve = osp.join(wd, 'trttt', 'ttt_curve.json')
         png = osp.join(wd, 'ttt_curve.png')
         run([py, 'tools/analysis/plot_ttt_curve.py', curve, '--out', png],

@@ -59,7 +59,12 @@ def test_run_demo_end_to_end_on_a_tiny_setting(tmp_path):
         'train_dataloader.batch_size=4', 'val_dataloader.batch_size=2',
         'test_dataloader.batch_size=2', 'ttt.TRTTTHook.steps=2'
     ]
+    selected = tmp_path / 'selected.py'
+    selected.write_text(
+        f"_base_ = ['{ROOT}/configs/trttt/synth_t2n.py']\n"
+        "ttt = dict(TRTTTHook=dict(optimizer=dict(lr=0.01)))\n")
     cmd = [sys.executable, osp.join(ROOT, 'tools', 'run_demo.py'),
+           '--selected-config', str(selected),
            '--work-dir', str(work), '--data-dir', str(data),
            '--data-options', 'num_train=8', 'num_val=2',
            'num_target_train=2', 'num_target_val=4', 'height=32',
@@ -85,6 +90,18 @@ def test_run_demo_end_to_end_on_a_tiny_setting(tmp_path):
     assert summary['shift_drop']['delta_ttt'] == pytest.approx(
         delta_ttt(summary['source'], target, keys)['delta_ttt'])
     assert f'Δ_TTT = {summary["delta_ttt"]["delta_ttt"]:+.2f}%' in res.stdout
+    # the controls ran on the same batches with the same unadapted model
+    controls = summary['controls']
+    assert sorted(controls) == ['trttt', 'trttt_selected', 'trttt_stats']
+    for name, run in controls.items():
+        base = {k: v for k, v in run['metrics'].items()
+                if k.startswith('base/')}
+        assert base == {k: v for k, v in trttt.items()
+                        if k.startswith('base/')}, name
+        assert run['delta_ttt']['delta_ttt'] == pytest.approx(delta_ttt(
+            target, run['metrics'], keys)['delta_ttt'])
+    assert controls['trttt_selected']['metrics']['ttt/steps'] == 4
+    assert 'where the gain comes from' in res.stdout
     png = work / 'ttt_curve.png'
     assert png.read_bytes()[:4] == b'\x89PNG'
     agg = subprocess.run(
