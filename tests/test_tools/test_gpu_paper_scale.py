@@ -77,12 +77,16 @@ def test_markdown_table():
         meta=dict(device='cuda', device_name='GPU', batch=[8, 3, 448, 576],
                   steps=2, batches=3, repeats=5, commit='abc',
                   torch='2.x'),
-        rows=[row, dict(hook='TIPIHook', amp='bf16',
-                        error='RuntimeError: no bf16 | kernel')],
+        rows=[row, dict(row, amp='bf16', nonfinite_skips=2),
+              dict(hook='TIPIHook', amp='bf16',
+                   error='RuntimeError: no bf16 | kernel')],
         not_run=['NCTTTHook'])
     md = tool.markdown(result).splitlines()
     assert '| TENTHook | off | 100.0 | 125.0 | 1.25x | 110.0 | 1.10x | ' \
         '1000 / 1100 / 1200 |  |' in md
+    assert any(line.startswith('| TENTHook | bf16 |') and line.endswith(
+        '| 2 non-finite skips (rolled back: the hook step is understated) |')
+        for line in md)
     assert any(line.startswith('| TIPIHook | bf16 |')
                and 'no bf16 / kernel' in line for line in md)
     assert '| NCTTTHook | | | | | | | | not run (time limit) |' in md

@@ -280,8 +280,12 @@ def run_hook(name: str, args) -> List[dict]:
     _bench().fill_source_stats(model, batches[0], random_batch)
     overrides = hook_overrides(cfg, name, args.steps)
     model_name = config + (' without aux heads' if plain else '')
+    # every mode starts from the same weights and statistics (the objective
+    # step has no guard: a step that blows up must not carry over)
+    source = {k: v.detach().clone() for k, v in model.state_dict().items()}
     rows = []
     for amp in AMP_MODES[args.amp]:
+        model.load_state_dict(source)
         row = dict(hook=name, model=model_name, amp='bf16' if amp else 'off',
                    overrides=overrides)
         t = time.perf_counter()
@@ -342,7 +346,8 @@ def markdown(result: dict) -> str:
             lines.append(f"| {r['hook']} | {r['amp']} | | | | | | | "
                          f"{r['error'].replace('|', '/')} |")
             continue
-        note = (f"{r['nonfinite_skips']} non-finite skips"
+        note = (f"{r['nonfinite_skips']} non-finite skips (rolled back: "
+                'the hook step is understated)'
                 if r['nonfinite_skips'] else '')
         lines.append(
             f"| {r['hook']} | {r['amp']} | {ms(r['plain_fwd_bwd_s'])} | "
