@@ -87,6 +87,13 @@ def test_lookahead_equals_the_loss_change_by_hand(gs):
         before, after = float(mse(w, b0)), float(mse(w - lr * d, b0))
         assert rec['oracle']['same'][i] == pytest.approx(
             (after - before) / before, rel=1e-10)
+    # the random control: the mean over +r and -r of the change, i.e. the
+    # curvature term lr^2 mean((x r)^2) of this quadratic loss
+    r, = gs.random_direction([g_obj], torch.Generator().manual_seed(0))
+    assert float(r.norm()) == pytest.approx(float(g_obj.norm()), rel=1e-12)
+    for i, lr in enumerate(lrs):
+        expected = lr ** 2 * float(((x @ r) ** 2).mean()) / float(mse(w, b0))
+        assert rec['random']['same'][i] == pytest.approx(expected, rel=1e-8)
     # no optimizer given: no hook step; nothing moved: no statistics part
     assert rec['hook_step'] is None and rec['stats_only'] is None
     # the model is back where it started, exactly
@@ -348,6 +355,10 @@ def test_cli_options_norm_mode_and_plot(gs, tiny_setup):
              'NormStatsHook', '--out', str(b), '--num-batches', '1',
              '--norm-mode', 'train'])
     assert json.loads(b.read_text())['summary']['stats_only'] is not None
+    tasks_fig = tiny_setup['root'] / 'tasks.png'
+    gs.main(['--plot', str(a), str(b), '--fig', str(tasks_fig), '--panels',
+             'tasks', '--batch', 'next'])
+    assert tasks_fig.stat().st_size > 0
     fig = tiny_setup['root'] / 'both.png'
     out = gs.main(['--plot', str(a), str(b), '--fig', str(fig), '--table'])
     assert fig.stat().st_size > 0

@@ -37,12 +37,15 @@ starting every batch from the source weights:
   adapted parameters of the backbone, neck and decode head);
 * the one-step look-ahead: for every learning rate ``lr`` of the grid, the
   relative change ``(L_after − L_before) / L_before`` of the supervised loss
-  on the same batch and on the next batch after ``θ ← θ − lr · g_obj`` (one
-  plain SGD step; ``g_obj`` includes the hook's loss scale, so ``lr`` is
-  the hook's own learning rate and the grid contains the step the hook's
-  SGD would take), beside two controls of the same step norm: a random
-  Gaussian direction (``random``) and the supervised gradient itself
-  (``oracle``: the best first-order direction of that size);
+  (and of each task's term) on the same batch and on the next batch after
+  ``θ ← θ − lr · g_obj`` (one plain SGD step; ``g_obj`` includes the hook's
+  loss scale, so ``lr`` is the hook's own learning rate and the grid
+  contains the step the hook's SGD would take), beside two controls of the
+  same step norm: a random Gaussian direction ``r`` (``random``: the mean
+  of the changes after ``θ − lr·r`` and ``θ + lr·r``, so that a random
+  first-order term cancels and what remains is what a blind step of that
+  size costs) and the supervised gradient itself (``oracle``: the best
+  first-order direction of that size);
 * ``hook_step``: the same look-ahead after one step of the hook's own
   optimizer (fresh state, its learning rate, weight decay, momentum or
   Adam moments, gradient clipping);
@@ -319,6 +322,19 @@ def _lookahead(probe: Probe, start: Dict[str, torch.Tensor], direction,
     return out
 
 
+def _average(a: dict, b: dict) -> dict:
+    """Element-wise mean of two look-ahead records (None stays None)."""
+    def mean(x, y):
+        if x is None or y is None:
+            return None
+        if isinstance(x, dict):
+            return {k: mean(x[k], y[k]) for k in x}
+        if isinstance(x, list):
+            return [mean(u, v) for u, v in zip(x, y)]
+        return (x + y) / 2
+    return mean(a, b)
+
+
 def measure_batch(probe: Probe, batch, next_batch, lrs: Sequence[float],
                   generator: torch.Generator) -> dict:
     """The gradient signal of one batch (see the module docstring).
@@ -401,9 +417,11 @@ def measure_batch(probe: Probe, batch, next_batch, lrs: Sequence[float],
                                           rec['grad_norm_supervised'])):
             rec['lookahead'] = _lookahead(probe, moved, g_obj, lrs, batch,
                                           next_batch, base)
-            rec['random'] = _lookahead(
-                probe, moved, random_direction(g_obj, generator), lrs, batch,
-                next_batch, base)
+            r = random_direction(g_obj, generator)
+            rec['random'] = _average(
+                _lookahead(probe, moved, r, lrs, batch, next_batch, base),
+                _lookahead(probe, moved, [-x for x in r], lrs, batch,
+                           next_batch, base))
             oracle = scaled_like(g_sup, g_obj)
             rec['oracle'] = None if oracle is None else _lookahead(
                 probe, moved, oracle, lrs, batch, next_batch, base)
@@ -434,9 +452,11 @@ def _hook_step(probe: Probe, start, g_obj, batch, next_batch, base
             torch.nn.utils.clip_grad_norm_(tensors, probe.grad_clip)
         opt.step()
         c = _changes(probe, batch, next_batch, base)
-        out = dict(optimizer=type(opt).__name__, lr=lr,
-                   **{w: None if c[w] is None else c[w]['total']
-                      for w in ('same', 'next')})
+        out = dict(optimizer=type(opt).__name__, lr=lr)
+        for w in ('same', 'next'):
+            out[w] = None if c[w] is None else c[w]['total']
+            terms = {k: v for k, v in (c[w] or {}).items() if k != 'total'}
+            out[f'{w}_terms'] = terms or None
     finally:
         for p in tensors:
             p.grad = None
@@ -525,27 +545,34 @@ def summarize(batches: List[dict], lrs: Sequence[float]) -> dict:
                 grad_norm_supervised=_mean(x['grad_norm_supervised']
                                            for x in v))
         for t, v in terms.items()}
+    names = sorted({t for b in batches for t in (b.get('sup_terms') or {})})
     for key in ('lookahead', 'random', 'oracle'):
         out[key] = {w: _mean_curves(batches, key, w, n)
                     for w in ('same', 'next')}
-    names = sorted({t for b in batches for t in
-                    ((b.get('lookahead') or {}).get('same_terms') or {})})
-    out['lookahead_terms'] = {
-        w: {t: _mean_curves([dict(x=b['lookahead'][f'{w}_terms'])
-                             for b in batches if b.get('lookahead')
-                             and b['lookahead'].get(f'{w}_terms')],
-                            'x', t, n) for t in names} or None
+        out[f'{key}_terms'] = {
+            w: {t: _term_curve(batches, key, w, t, n) for t in names}
+            if names else None for w in ('same', 'next')}
+    # every task weighted alike (as Δ_TTT averages the tasks' relative
+    # metric changes), beside the total loss and its training weights
+    out['lookahead_task_mean'] = {
+        w: None if not names else [
+            _mean(out['lookahead_terms'][w][t][i]
+                  if out['lookahead_terms'][w][t] is not None else None
+                  for t in names) for i in range(n)]
         for w in ('same', 'next')}
     for w in ('same', 'next'):
         la, rnd = out['lookahead'][w], out['random'][w]
         out[f'first_helpful_lr_{w}'] = first_helpful(lrs, la, rnd)
-        best = None
-        if la is not None:
-            finite = [(c, lr) for c, lr in zip(la, lrs) if c is not None]
-            if finite:
-                best = min(finite)
-        out[f'best_lr_{w}'] = None if best is None else best[1]
-        out[f'best_change_{w}'] = None if best is None else best[0]
+        out[f'best_lr_{w}'], out[f'best_change_{w}'] = _best(lrs, la)
+        if names:
+            out[f'first_helpful_lr_terms_{w}'] = {
+                t: first_helpful(lrs, out['lookahead_terms'][w][t],
+                                 out['random_terms'][w][t]) for t in names}
+            out[f'best_terms_{w}'] = {
+                t: dict(zip(('lr', 'change'), _best(
+                    lrs, out['lookahead_terms'][w][t]))) for t in names}
+            out[f'best_lr_task_mean_{w}'], out[f'best_change_task_mean_{w}'] \
+                = _best(lrs, out['lookahead_task_mean'][w])
     stats = [b['stats_only'] for b in batches if b.get('stats_only')]
     out['stats_only'] = None if not stats else {
         w: _mean(s[w] for s in stats) for w in ('same', 'next')}
@@ -553,7 +580,33 @@ def summarize(batches: List[dict], lrs: Sequence[float]) -> dict:
     out['hook_step'] = None if not steps else dict(
         optimizer=steps[0]['optimizer'], lr=steps[0]['lr'],
         **{w: _mean(s[w] for s in steps) for w in ('same', 'next')})
+    if steps and names:
+        for w in ('same', 'next'):
+            per = [s[f'{w}_terms'] for s in steps if s.get(f'{w}_terms')]
+            out['hook_step'][f'{w}_terms'] = {
+                t: _mean(x[t] for x in per) for t in names} if per else None
     return out
+
+
+def _term_curve(batches, key: str, which: str, term: str, n: int
+                ) -> Optional[list]:
+    curves = [b[key][f'{which}_terms'][term] for b in batches
+              if b.get(key) and b[key].get(f'{which}_terms')
+              and term in b[key][f'{which}_terms']]
+    if not curves:
+        return None
+    return [_mean(c[i] for c in curves) for i in range(n)]
+
+
+def _best(lrs, curve) -> tuple:
+    """``(lr, change)`` of the lowest finite change (None, None: none)."""
+    if curve is None:
+        return None, None
+    finite = [(c, lr) for c, lr in zip(curve, lrs) if c is not None]
+    if not finite:
+        return None, None
+    change, lr = min(finite)
+    return lr, change
 
 
 # ------------------------------------------------------- the mm wiring
@@ -858,32 +911,73 @@ def read_result(path: str) -> dict:
             data = json.load(f)
     except (OSError, ValueError) as e:
         raise SystemExit(f'{path}: cannot read a gradient_signal JSON ({e})')
-    if not isinstance(data, dict) or 'summary' not in data or \
-            'lrs' not in data:
-        raise SystemExit(f'{path}: not a gradient_signal JSON (no summary '
+    if not isinstance(data, dict) or not isinstance(
+            data.get('batches'), list) or not isinstance(
+                data.get('lrs'), list):
+        raise SystemExit(f'{path}: not a gradient_signal JSON (no batches '
                          'or lrs)')
+    # the summary of this version of the tool, from the per-batch records
+    data['summary'] = summarize(data['batches'], data['lrs'])
     return data
 
 
-def plot(results: Sequence[dict], out: str) -> None:
-    """Mean look-ahead change (%) against the learning rate: one line per
+#: y range of the figures (%): a loss cannot fall by more than 100 %, and
+#: a step that multiplies it by more than 11 has blown the model up.
+Y_RANGE = (-100.0, 1e3)
+
+
+def _panels(results: Sequence[dict], panels: str, batch: str) -> list:
+    """``(title, key, which, term)`` of each panel."""
+    if panels == 'total':
+        return [(f'supervised target loss, {w} batch', w, None)
+                for w in ('same', 'next')]
+    terms = []
+    for r in results:
+        for t in (r['summary'].get('terms') or {}):
+            if t not in terms:
+                terms.append(t)
+    if not terms:
+        raise SystemExit('--panels tasks: the JSONs hold no per-task terms')
+    return [(f'{t} loss, {batch} batch', batch, t) for t in terms] + [
+        (f'mean over the tasks, {batch} batch', batch, 'task_mean')]
+
+
+def _curve(summary: dict, key: str, which: str, term: Optional[str]):
+    if term is None:
+        return (summary.get(key) or {}).get(which)
+    if term == 'task_mean':
+        if key != 'lookahead':
+            return None
+        return (summary.get('lookahead_task_mean') or {}).get(which)
+    return ((summary.get(f'{key}_terms') or {}).get(which) or {}).get(term)
+
+
+def plot(results: Sequence[dict], out: str, panels: str = 'total',
+         batch: str = 'same') -> None:
+    """Mean look-ahead change (%) against the learning rate, one line per
     method (solid: along its gradient; dotted: the random direction of the
-    same norm; a star at the method's own rate), one panel for the same
-    batch and one for the next; a statistics-only method (or the statistics
-    part in norm mode ``train``) as a horizontal dashed line."""
+    same norm; a star at the method's own rate; a statistics-only method,
+    or the statistics part in norm mode ``train``, as a horizontal dashed
+    line). ``panels='total'``: the supervised loss on the same batch and on
+    the next; ``'tasks'``: each task's loss (and their mean) on ``batch``."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
+    spec = _panels(results, panels, batch)
+    cols = len(spec) if len(spec) <= 3 else 3
+    rows = -(-len(spec) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols + 2.6,
+                                                  3.9 * rows + 0.6),
+                             sharey=True, squeeze=False)
+    axes = list(axes.flat)
     colours = plt.get_cmap('tab10').colors + plt.get_cmap('Dark2').colors
-    for ax, which, title in zip(axes, ('same', 'next'),
-                                ('same batch', 'next batch')):
+    for ax, (title, which, term) in zip(axes, spec):
         for k, res in enumerate(results):
             c = colours[k % len(colours)]
             s = res['summary']
             lrs = res['lrs']
-            la = (s.get('lookahead') or {}).get(which)
-            rnd = (s.get('random') or {}).get(which)
+            la = _curve(s, 'lookahead', which, term)
+            rnd = _curve(s, 'random', which, term)
             label = res.get('label', res.get('hook'))
             if la is not None:
                 ys = [float('nan') if v is None else 100 * v for v in la]
@@ -897,8 +991,9 @@ def plot(results: Sequence[dict], out: str) -> None:
             if rnd is not None:
                 ax.plot(lrs, [float('nan') if v is None else 100 * v
                               for v in rnd], ':', color=c, lw=1.0)
-            st = (s.get('stats_only') or {}).get(which)
-            if la is None and st is None and which == 'same':
+            st = (s.get('stats_only') or {}).get(which) \
+                if term is None else None
+            if la is None and st is None:
                 ax.plot([], [], ' ', label=f'{label}: no gradient')
             if st is not None:
                 ax.axhline(100 * st, color=c, ls='--', lw=1.0,
@@ -906,24 +1001,30 @@ def plot(results: Sequence[dict], out: str) -> None:
                            f'{label} (statistics only)')
         ax.axhline(0, color='k', lw=0.6)
         ax.set_xscale('log')
-        ax.set_yscale('symlog', linthresh=1e-3)
-        ax.set_xlabel('learning rate of one SGD step along the objective '
-                      '(loss scale included)')
-        ax.set_title(f'supervised target loss, {title}')
-        ax.grid(alpha=0.3, which='both')
-    axes[0].set_ylabel('relative change after one step (%)')
+        if not any(r['lrs'] for r in results):  # statistics only
+            ax.set_xlim(1e-6, 1.0)
+        ax.set_yscale('symlog', linthresh=1e-5)
+        ax.set_ylim(*Y_RANGE)
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3, which='major')
+    for ax in axes[len(spec):]:
+        ax.axis('off')
+    for i in range(0, len(axes), cols):
+        axes[i].set_ylabel('relative change after one step (%)')
+    fig.supxlabel('learning rate of one SGD step along the objective\'s '
+                  'gradient (its loss scale included)', fontsize=10)
     handles, labels = axes[0].get_legend_handles_labels()
     handles += [plt.Line2D([], [], color='gray', ls=':'),
                 plt.Line2D([], [], color='gray', ls='', marker='*', ms=10)]
     labels += ['random direction, same norm', "the method's own rate"]
     fig.legend(handles, labels, loc='center right', fontsize=8,
                frameon=False)
-    fig.suptitle('Gradient signal of test-time objectives (oracle '
-                 'diagnostic: reads target labels; lower is better)',
-                 fontsize=10)
-    fig.tight_layout(rect=(0, 0, 0.8, 0.95))
+    fig.suptitle('One-step look-ahead of test-time objectives (ORACLE '
+                 'diagnostic: reads the target labels; below 0 = the step '
+                 'helps)', fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1 - 2.4 / (5.2 * cols + 2.6), 0.96))
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    fig.savefig(out, dpi=120)
+    fig.savefig(out, dpi=110)
     plt.close(fig)
 
 
@@ -931,54 +1032,79 @@ def _fmt(x, spec='+.3f') -> str:
     return 'n/a' if x is None else format(x, spec)
 
 
+def _pct(x, spec='+.2g') -> str:
+    return _fmt(None if x is None else 100 * x, spec)
+
+
+def _best_cell(lr, change) -> str:
+    if lr is None or change is None or change >= 0:
+        return 'never'
+    return f'{lr:.3g}: {100 * change:+.3g}'
+
+
 def markdown_table(results: Sequence[dict]) -> str:
-    """One row per JSON: the summary numbers docs/gradient_signal.md
-    reports (cosines, norms, the method's own step, where a step helps)."""
+    """Two Markdown tables of the summaries docs/gradient_signal.md
+    reports: per method (cosines, norms, the method's own step, where a
+    step along its gradient helps the supervised loss), and per task."""
     tasks = []
     for r in results:
         for t in (r['summary'].get('terms') or {}):
             if t not in tasks:
                 tasks.append(t)
-    head = (['method', 'adapted params', 'cosine (mean ± sd)',
-             'cosine, main branch'] + [f'cos {t}' for t in tasks] +
-            ['‖g_obj‖', '‖g_sup‖', 'ratio', 'own lr × loss scale',
-             'own step: Δ same / next (%)', 'first lr that helps (next)',
-             'best lr (next): Δ (%)'])
+    head = ['method', 'adapted params', 'cosine (mean ± sd)',
+            'cosine, main branch', '‖g_obj‖', '‖g_sup‖', 'ratio',
+            'own lr × loss scale', 'own step: Δ same / next (%)',
+            'first lr that helps: same / next',
+            'best lr: Δ (%), same', 'best lr: Δ (%), next']
     rows = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
+    head2 = ['method'] + [f'{t}: cosine; own step Δ (%); best lr: Δ (%)'
+                          for t in tasks] + ['task mean: best lr: Δ (%)']
+    rows2 = ['| ' + ' | '.join(head2) + ' |', '|' + ' --- |' * len(head2)]
     for r in results:
         s = r['summary']
         label = r.get('label') or r.get('hook')
         if not r.get('gradient'):
             st = s.get('stats_only')
             note = 'no gradient' if not st else (
-                'no gradient; statistics: Δ same / next '
-                f"{_fmt(100 * st['same'], '+.3g')} / "
-                f"{_fmt(None if st['next'] is None else 100 * st['next'], '+.3g')} %")
+                'no gradient; statistics only: Δ same / next '
+                f"{_pct(st['same'], '+.3g')} / {_pct(st['next'], '+.3g')} %")
             rows.append(f'| {label} | 0 | {note} |' + ' |' * (len(head) - 3))
             continue
         sd = '' if s.get('std_cosine') is None else \
             f" ± {s['std_cosine']:.2f}"
-        terms = s.get('terms') or {}
         hs = s.get('hook_step') or {}
         scale = r.get('loss_scale') or 1.0
-        best = s.get('best_lr_next')
-        cells = [label, f"{r.get('adapted_params', 0):,}",
-                 f"{_fmt(s.get('mean_cosine'), '+.2f')}{sd}",
-                 _fmt(s.get('mean_cosine_main'), '+.2f')] + [
-                     _fmt((terms.get(t) or {}).get('mean_cosine'), '+.2f')
-                     for t in tasks] + [
-                     _fmt(s.get('grad_norm_objective'), '.3g'),
-                     _fmt(s.get('grad_norm_supervised'), '.3g'),
-                     _fmt(s.get('grad_norm_ratio'), '.2g'),
-                     f"{_fmt(r.get('hook_lr'), '.3g')} × {scale:g} "
-                     f"({hs.get('optimizer', '?')})",
-                     f"{_fmt(None if hs.get('same') is None else 100 * hs['same'], '+.2g')}"
-                     f" / {_fmt(None if hs.get('next') is None else 100 * hs['next'], '+.2g')}",
-                     _fmt(s.get('first_helpful_lr_next'), '.3g'),
-                     'never' if best is None or (s.get('best_change_next') or 0) >= 0
-                     else f"{best:.3g}: {100 * s['best_change_next']:+.2f}"]
-        rows.append('| ' + ' | '.join(cells) + ' |')
-    return '\n'.join(rows)
+        rows.append('| ' + ' | '.join([
+            label, f"{r.get('adapted_params', 0):,}",
+            f"{_fmt(s.get('mean_cosine'), '+.2f')}{sd}",
+            _fmt(s.get('mean_cosine_main'), '+.2f'),
+            _fmt(s.get('grad_norm_objective'), '.3g'),
+            _fmt(s.get('grad_norm_supervised'), '.3g'),
+            _fmt(s.get('grad_norm_ratio'), '.2g'),
+            f"{_fmt(r.get('hook_lr'), '.3g')} × {scale:g} "
+            f"({hs.get('optimizer', '?')})",
+            f"{_pct(hs.get('same'))} / {_pct(hs.get('next'))}",
+            ' / '.join('never' if s.get(f'first_helpful_lr_{w}') is None
+                       else f"{s[f'first_helpful_lr_{w}']:.3g}"
+                       for w in ('same', 'next')),
+            _best_cell(s.get('best_lr_same'), s.get('best_change_same')),
+            _best_cell(s.get('best_lr_next'), s.get('best_change_next'))])
+            + ' |')
+        terms = s.get('terms') or {}
+        best = s.get('best_terms_same') or {}
+        own = hs.get('same_terms') or {}
+        cells = [label]
+        for t in tasks:
+            b = best.get(t) or {}
+            cells.append(
+                f"{_fmt((terms.get(t) or {}).get('mean_cosine'), '+.2f')}; "
+                f"{_pct(own.get(t))}; "
+                f"{_best_cell(b.get('lr'), b.get('change'))}")
+        cells.append(_best_cell(s.get('best_lr_task_mean_same'),
+                                s.get('best_change_task_mean_same')))
+        rows2.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(rows) + '\n\nPer task (same batch):\n\n' + \
+        '\n'.join(rows2)
 
 
 # --------------------------------------------------------------- the CLI
@@ -1001,6 +1127,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--plot', nargs='+', metavar='JSON',
                    help='draw one figure (--fig) from several JSONs written '
                    'by this tool; nothing is measured')
+    p.add_argument('--panels', choices=['total', 'tasks'], default='total',
+                   help="figure panels: the total supervised loss on the "
+                   "same and the next batch, or each task's loss on --batch")
+    p.add_argument('--batch', choices=['same', 'next'], default='same',
+                   help='batch of the per-task panels')
     p.add_argument('--table', action='store_true',
                    help='with --plot: also print a Markdown table of the '
                    'summaries')
@@ -1050,7 +1181,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.plot:
         results = [read_result(p) for p in args.plot]
-        plot(results, args.fig)
+        plot(results, args.fig, args.panels, args.batch)
         print(f'wrote {args.fig}')
         out = dict(figure=args.fig, inputs=list(args.plot))
         if args.table:
