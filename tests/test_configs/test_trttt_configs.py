@@ -69,3 +69,25 @@ def test_mmseg_config_with_custom_imports_builds_our_types(tmp_path):
     assert type(MODELS.build(cfg.model)).__name__ == 'TaskRelationLearner'
     assert type(HOOKS.build(cfg.hook)).__name__ == 'TRTTTHook'
     assert type(METRICS.build(cfg.metric)).__name__ == 'MultiTaskMetric'
+
+
+def test_selected_demo_setting_and_paper_values():
+    """configs/trttt/synth_t2n_selected.py: the demo config with the
+    test-time learning rate selected on the validation target (issue 16,
+    item 4; docs/methods.md) and nothing else changed; the paper-scale and
+    released configs keep the paper's SGD lr 2e-5."""
+    demo = Config.fromfile(osp.join(ROOT, 'configs', 'trttt', 'synth_t2n.py'))
+    sel = Config.fromfile(osp.join(ROOT, 'configs', 'trttt',
+                                   'synth_t2n_selected.py'))
+    hook, base = sel.ttt.TRTTTHook, demo.ttt.TRTTTHook
+    assert hook.optimizer == dict(base.optimizer, lr=2.0)
+    assert {k: v for k, v in hook.items() if k != 'optimizer'} == \
+        {k: v for k, v in base.items() if k != 'optimizer'}
+    assert sel.model == demo.model
+    methods = open(osp.join(ROOT, 'docs', 'methods.md')).read()
+    assert '| learning rate | 2e-5 | 2e-5 | **2.0** |' in methods
+    for rel in ('t2n', 't2p', 'n2t', 'p2t'):
+        for path in (f'configs/trttt/{rel}.py',
+                     f'configs/trttt/released/{rel}.py'):
+            opt = Config.fromfile(osp.join(ROOT, path)).ttt.TRTTTHook.optimizer
+            assert (opt.type, opt.lr) == ('SGD', 2e-5), path
