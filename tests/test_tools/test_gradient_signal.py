@@ -362,10 +362,13 @@ def test_cli_options_norm_mode_and_plot(gs, tiny_setup):
     fig = tiny_setup['root'] / 'both.png'
     out = gs.main(['--plot', str(a), str(b), '--fig', str(fig), '--table'])
     assert fig.stat().st_size > 0
-    rows = out['table'].splitlines()
+    methods, tasks = out['table'].split('\n\nPer task (same batch):\n\n')
+    rows = methods.splitlines()
     assert len(rows) == 4 and rows[2].startswith('| released |')
-    assert 'cos semseg' in rows[0]
     assert rows[3].startswith('| NormStatsHook | 0 | no gradient; statistics')
+    rows = tasks.splitlines()  # the method without gradient has no row
+    assert len(rows) == 3 and rows[2].startswith('| released |')
+    assert 'semseg: cosine' in rows[0]
 
 
 def test_cli_errors(gs, tiny_setup, tmp_path):
