@@ -270,3 +270,35 @@ def test_a_stage_not_read_still_runs_when_it_moves_statistics():
         feats = model.extract_feat(x)
         ref = model.aux_heads.flow(feats[1])
     assert torch.equal(ref['z'], out['flow']['z'])
+
+
+def test_the_cheap_bound_is_confirmed_before_a_rollback():
+    """The 2-norm bound flags a finite tensor whose squares overflow; the
+    exact count does not, and the guard decides on the exact count."""
+    huge = torch.full((8, ), 1e30)
+    nan = torch.tensor([1.0, float('nan')])
+    half = torch.full((4, ), 6e4, dtype=torch.float16)
+    assert nonfinite_count([huge, half], exact=False) == 1  # 1e60 overflows
+    assert nonfinite_count([huge, half]) == 0
+    assert nonfinite_count([nan, half], exact=False) == 1
+    hook = HOOKS.build(dict(type='TENTHook'))
+    loss = torch.tensor(0.5)
+    bound = torch.tensor([0., 0., 0., 0., 1.])  # parameters "overflow"
+    calls = []
+
+    def exact(counts):
+        def fn():
+            calls.append(1)
+            return torch.tensor(counts)
+        return fn
+
+    reason, values = hook._decide(bound, [loss], loss,
+                                  exact([0., 0., 0., 0., 0.]))
+    assert reason is None and values == [0.5] and len(calls) == 1
+    reason, values = hook._decide(bound, [loss], loss,
+                                  exact([0., 0., 0., 0., 2.]))
+    assert 'non-finite parameters' in reason and values == []
+    # a zero bound needs no confirmation
+    reason, values = hook._decide(torch.zeros(5), [loss], loss,
+                                  exact([0., 0., 0., 0., 2.]))
+    assert reason is None and len(calls) == 2

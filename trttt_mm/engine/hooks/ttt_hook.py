@@ -456,31 +456,43 @@ class BaseTTTHook(Hook):
                                       data['data_samples'], self._generator)
                 loss = sum(terms.values()) * self.loss_scale
                 self.optimizer.zero_grad(set_to_none=True)
+                # The loss and the branch outputs are counted exactly; the
+                # buffers, gradients and parameters (most of the tensors) by
+                # the cheaper bound, confirmed exactly when it is not zero.
                 faults = [
                     nonfinite_count(loss, device),
                     torch.as_tensor(self._output_faults, dtype=torch.float32,
                                     device=device),
-                    nonfinite_count(buffers, device)
+                    nonfinite_count(buffers, device, exact=False)
                 ]
                 # Every rank runs the backward pass and the update whatever
                 # the checks find: a faulty step is undone below, on every
                 # rank together (no rank waits in DDP's all-reduce for a
                 # backward pass that never comes).
                 loss.backward()
-                faults.append(nonfinite_count(
-                    [p.grad for p in self._params if p.grad is not None],
-                    device))
+                grads = [p.grad for p in self._params if p.grad is not None]
+                faults.append(nonfinite_count(grads, device, exact=False))
                 if self.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(self._params,
                                                    self.grad_clip)
                 self.optimizer.step()
                 # finite gradients can still step to an overflow (a huge
                 # gradient times the learning rate)
-                faults.append(nonfinite_count(self._params, device))
+                faults.append(nonfinite_count(self._params, device,
+                                              exact=False))
                 losses.append(loss.detach())
                 last = step == self.steps - 1
+
+                def exact(faults=faults, grads=grads):
+                    return torch.stack(faults[:2] + [
+                        nonfinite_count(buffers, device),
+                        nonfinite_count(grads, device),
+                        nonfinite_count(self._params, device)
+                    ])
+
                 reason, values = self._decide(torch.stack(faults),
-                                              losses if last else None, loss)
+                                              losses if last else None, loss,
+                                              exact)
                 if reason is not None:
                     # Running statistics (and, after the update, parameters
                     # and the optimizer's state) moved: the batch's start
@@ -498,7 +510,8 @@ class BaseTTTHook(Hook):
         return values
 
     def _decide(self, faults: torch.Tensor,
-                losses: Optional[List[torch.Tensor]], loss: torch.Tensor):
+                losses: Optional[List[torch.Tensor]], loss: torch.Tensor,
+                exact=None):
         """The guard's decision on one step: ``(reason, step losses)``.
 
         ``faults`` counts, on this rank, the non-finite loss, branch
@@ -507,7 +520,17 @@ class BaseTTTHook(Hook):
         read to the host at once, with the step losses when ``losses`` is
         given (the last step): the one host read of the step. ``reason`` is
         None when every rank's step is finite.
+
+        ``exact``: when ``faults`` holds upper bounds (see
+        :func:`~.guard.nonfinite_count`), a callable giving the exact
+        counts; a non-zero bound on any rank is confirmed with them on
+        every rank (one more all-reduce and read, on that path only).
         """
+        if exact is not None:
+            reason, values = self._decide(faults, losses, loss)
+            if reason is None:
+                return reason, values
+            faults = exact()
         every = faults
         if get_world_size() > 1:
             every = faults.clone()
