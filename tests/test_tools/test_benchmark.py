@@ -48,8 +48,8 @@ def test_smoke_run_resume_and_report(tmp_path):
                                 data=tmp_path / 'data'))
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     cmd = [sys.executable, osp.join(ROOT, 'tools', 'benchmark.py'), str(cfg),
-           '--methods', 'NormStats', 'TRTTT', 'NotRegistered', 'NoConfig',
-           '--set', 'eval_source_val=false']
+           '--methods', 'NormStats', 'TRTTT', 'TRTTTStats', 'TRTTTGrad',
+           'NotRegistered', 'NoConfig', '--set', 'eval_source_val=false']
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=900)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -77,6 +77,20 @@ def test_smoke_run_resume_and_report(tmp_path):
     assert '| NotRegistered | not available' in report
     assert 'TRTTT wins on' in report
     assert (work / 'fig3_geometry.png').read_bytes()[:4] == b'\x89PNG'
+    # the decomposition (issue 16): TR-TTT's gradient-only variant ran (its
+    # steps counted); the row's interaction is both - stats - grad
+    grad = runs['test/geometry/TRTTTGrad/seed0']
+    assert grad['status'] == 'done' and grad['curve'][-1]['steps'] == 2
+    parts = [runs[f'test/geometry/{lab}/seed0']['delta_ttt']
+             for lab in ('TRTTTStats', 'TRTTTGrad', 'TRTTT')]
+    row = next(line for line in report.splitlines()
+               if line.startswith('| TRTTT | geometry |'))
+    assert row.endswith(f'| {parts[2] - parts[0] - parts[1]:+.2f} ± 0.00 '
+                        '| 1 |'), row
+    assert '## Decomposition: statistics only, gradient only, both' in report
+    # a generated variant is no row of the method tables
+    tables = report[report.index('## Summary'):report.index('## Decomp')]
+    assert '| TRTTTGrad |' not in tables and '| TRTTTStats |' in tables
     # the same source is cached by config and seed: a second invocation
     # runs nothing and reports every unit as cached
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True,
