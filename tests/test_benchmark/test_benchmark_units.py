@@ -128,3 +128,15 @@ def test_write_json_is_atomic(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert json.loads(path.read_text()) == dict(old=True)
     assert [p.name for p in tmp_path.iterdir()] == ['r.json']  # no tmp
+
+
+@pytest.mark.parametrize('text', ['[1, 2]', '"done"', '3', 'null',
+                                  '{"key": "KEY", "result": "done"}',
+                                  '{"key": "KEY", "result": [1]}'])
+def test_done_json_that_is_not_an_object_is_unfinished(tmp_path, text):
+    """Issue 20, item 6: valid JSON of another shape is "not finished",
+    like a truncated file (it used to abort the benchmark with an
+    AttributeError)."""
+    (tmp_path / 'done.json').write_text(
+        text.replace('KEY', U.unit_digest(dict(a=1))))
+    assert U.read_done(str(tmp_path), dict(a=1)) is None

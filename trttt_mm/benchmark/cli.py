@@ -44,9 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--report-only', action='store_true',
                    help='rebuild report.md and the figures from '
                    'results.json, run nothing')
-    p.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
+    p.add_argument('--set', nargs='+', action='append', default=[],
+                   metavar='KEY=VALUE',
                    help='override benchmark settings, e.g. train.iters=100 '
-                   '(values parsed as JSON when they can be)')
+                   '(values parsed as JSON when they can be; every --set '
+                   'applies)')
     g = p.add_argument_group(
         'executor', 'where units run (default: the config\'s executor.type, '
         'else local); Slurm settings default to the config\'s '
@@ -79,9 +81,21 @@ def slurm_settings(cfg: dict, args: argparse.Namespace) -> dict:
     return slurm
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Run the benchmark (or ``--report-only``); returns the exit status."""
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """The arguments; ``args.set`` holds the items of every ``--set``."""
     args = build_parser().parse_args(argv)
+    args.set = [item for group in args.set for item in group]
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the benchmark (or ``--report-only``); returns the exit status.
+
+    Raises:
+        SystemExit: bad arguments or settings, nothing to benchmark, or no
+            results to report (naming why); nothing is created then.
+    """
+    args = parse_args(argv)
     options = parse_set_options(args.set)
     cfg = load_benchmark_config(args.config, args.quick, options)
     from trttt_mm.datasets.synthetic.families import normalise_families
@@ -108,7 +122,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.report_only:
         bench = Benchmark(cfg, args.config, work_dir, jobs, threads,
                           args.select_hparams, not args.no_cost, device)
-        os.makedirs(bench.work_dir, exist_ok=True)
         bench.load_previous()
         bench.report(families, seeds, labels)
         print(f'report: {osp.join(bench.work_dir, "report.md")}')
@@ -119,5 +132,4 @@ def main(argv: Optional[List[str]] = None) -> int:
     bench = Benchmark(cfg, args.config, work_dir, jobs, threads,
                       args.select_hparams, not args.no_cost,
                       executor.device, executor)
-    os.makedirs(bench.work_dir, exist_ok=True)
     return bench.run(families, seeds, labels)

@@ -118,7 +118,6 @@ class SubmititExecutor(UnitExecutor):
                  max_parallel: Optional[int] = None,
                  poll_s: Optional[float] = None,
                  threads: Optional[int] = None):
-        import submitit
         opts = dict(SLURM_DEFAULTS, **(slurm or {}))
         unknown = sorted(set(opts) - set(SLURM_DEFAULTS))
         if unknown:
@@ -139,7 +138,7 @@ class SubmititExecutor(UnitExecutor):
         self.max_parallel = max_parallel
         self.poll_s = poll_s if poll_s is not None else (
             15.0 if cluster == 'slurm' else 0.2)
-        self.executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
+        self._executor = None
         params = dict(name='trttt_benchmark',
                       timeout_min=int(opts['timeout_min']),
                       nodes=1, tasks_per_node=1)
@@ -157,7 +156,21 @@ class SubmititExecutor(UnitExecutor):
                 slurm_additional_parameters=extra or None,
                 slurm_setup=[f'export PYTHONPATH={ROOT}:$PYTHONPATH',
                              *opts['setup']])
-        self.executor.update_parameters(**params)
+        self._params = params
+        if cluster == 'slurm':
+            self.executor  # noqa: B018  (submitit checks for Slurm now)
+
+    @property
+    def executor(self):
+        """submitit's executor (made on first use: it creates its
+        folder)."""
+        if self._executor is None:
+            import submitit
+            ex = submitit.AutoExecutor(folder=self.folder,
+                                       cluster=self.cluster)
+            ex.update_parameters(**self._params)
+            self._executor = ex
+        return self._executor
 
     def _submit(self, specs: Sequence[UnitSpec]) -> list:
         if len(specs) == 1:
@@ -243,6 +256,12 @@ def make_executor(name: str, jobs: int, threads: Optional[int], device: str,
     import os.path as osp
     folder = folder or osp.join(work_dir, 'submitit')
     if name == 'slurm':
+        import shutil
+        if shutil.which('srun') is None:
+            raise SystemExit('--executor slurm: Slurm (srun) is not found on '
+                             'this machine. Run the benchmark on a Slurm '
+                             'login node, or use --executor local (or '
+                             'submitit-local).')
         try:
             return SubmititExecutor(folder, 'slurm', slurm)
         except RuntimeError as e:  # submitit: no srun on this machine

@@ -11,7 +11,7 @@ A run record is a dict with at least ``id``, ``kind`` (``source``, ``eval``,
 import math
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import decomposition as D
 from .cost import cost_table
@@ -368,6 +368,10 @@ class ReportInput:
         select: whether the *selected* protocol is reported.
         selection_seeds: the seeds the grids ran with.
         work_dir: where the figures are written (None: no figures).
+        sources: the source models of the rows (for the settings section;
+            None: no settings section).
+        left_out: (run id, the settings that differ) of the runs of
+            ``results.json`` made with other settings than the report's.
     """
     config_path: str
     cfg: dict
@@ -381,6 +385,70 @@ class ReportInput:
     select: bool = False
     selection_seeds: Sequence[int] = ()
     work_dir: Optional[str] = None
+    sources: Optional[Sequence[str]] = None
+    left_out: List[Tuple[str, List[str]]] = field(default_factory=list)
+
+
+def _overrides(over: dict) -> str:
+    from .trees import flatten
+    flat = flatten(over or {})
+    return ', '.join(f'`{k}={v}`' for k, v in flat.items()) or '—'
+
+
+def settings_section(cfg: dict, labels: Sequence[str],
+                     sources: Sequence[str]) -> List[str]:
+    """Report lines stating the settings every row was made with: each
+    source model's config and training, each method's hook, source model and
+    overrides."""
+    t, d = cfg['train'], cfg['data']
+    lines = [
+        '## Settings of every row', '',
+        'Every row below comes from runs made with exactly these settings: '
+        'each run of `results.json` carries the key of what it was made '
+        'with (configs as resolved, budgets, data, seed, overrides, the '
+        'benchmark version), and a run whose key is not the one these '
+        'settings give is left out (listed under "Runs left out"). Data: '
+        f'generator seed {d["seed"]}, {d["height"]}×{d["width"]}, '
+        f'{d["num_train"]} source training images, {d["num_target_val"]} '
+        'target images per family.', '',
+        '| source model | config | training |', '|---|---|---|']
+    for name in sources:
+        spec = cfg['sources'][name]
+        if spec.get('from_source'):
+            how = f'`{spec["from_source"]}` + source statistics'
+        else:
+            how = (f'{t["iters"]} iterations × batch {t["batch_size"]}')
+        if spec.get('finetune'):
+            ft = spec['finetune']
+            how += f', then `{ft["config"]}` {ft["iters"]} iterations'
+        lines.append(f'| {name} | `{spec["config"]}` | {how} |')
+    lines += ['', '| method | hook | source model | overrides |',
+              '|---|---|---|---|']
+    for lab in labels:
+        spec = cfg['methods'][lab]
+        lines.append(f'| {lab} | {spec["hook"]} | {spec["source"]} | '
+                     f'{_overrides(spec.get("overrides"))} |')
+    return lines + ['']
+
+
+def left_out_section(left_out: List[Tuple[str, List[str]]],
+                     limit: int = 60) -> List[str]:
+    """Report lines naming the runs left out and how their settings
+    differ."""
+    lines = ['## Runs left out (made with other settings)', '',
+             f'{len(left_out)} run(s) of `results.json` for the methods, '
+             'seeds and families of this report were made with other '
+             'settings than the ones stated above; no table uses them. Run '
+             'the benchmark with these settings to replace them, or report '
+             'them with their own settings (`--report-only` with those '
+             'options).', '']
+    for rid, diffs in left_out[:limit]:
+        lines.append(f'- `{rid}`: ' + '; '.join(diffs))
+    if len(left_out) > limit:
+        lines.append(f'- ... and {len(left_out) - limit} more')
+    return lines + ['']
+
+
 
 
 def protocol_titles(cfg: dict) -> Dict[str, str]:
@@ -431,6 +499,13 @@ def build_report(inp: ReportInput) -> str:
     if inp.unavailable:
         lines += ['Not available: ' + '; '.join(
             f'{k} ({v})' for k, v in inp.unavailable.items()), '']
+    if inp.left_out:
+        lines += [f'**{len(inp.left_out)} run(s) of results.json were made '
+                  'with other settings and are not in this report** '
+                  '(listed under "Runs left out", with the settings that '
+                  'differ).', '']
+    if inp.sources is not None:
+        lines += settings_section(cfg, all_labels, inp.sources)
     protocols = ['last', 'best'] + (['selected'] if inp.select else [])
     titles = protocol_titles(cfg)
     lines += ['## Summary: Δ_TTT (%) per method and family', '']
@@ -509,4 +584,6 @@ def build_report(inp: ReportInput) -> str:
         lines += ['## Failed units', '']
         lines += [f'- `{r["id"]}`: {r.get("error", "")[:300]}'
                   .replace('\n', ' ') for r in failed]
+    if inp.left_out:
+        lines += [''] + left_out_section(inp.left_out)
     return '\n'.join(lines) + '\n'

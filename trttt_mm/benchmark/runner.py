@@ -21,7 +21,7 @@ from .steps import UnitSpec
 from .store import ResultsStore
 from .trees import cfg_value, flatten, get_dotted, merge, nested
 from .units import (BENCHMARK_VERSION, ROOT, UnitKeys, read_done,
-                    write_json)
+                    read_done_file, unit_digest, unit_key, write_json)
 from .cost import cost_command
 
 
@@ -115,6 +115,36 @@ class Benchmark:
                  f'(elapsed {el / 60:.1f} min)')
 
     # ------------------------------------------------------------ units
+    @staticmethod
+    def keyed(spec: UnitSpec, res: dict) -> dict:
+        """The record with its unit's key (``key``: the digest, ``key_data``:
+        what it holds): the settings the run was made with."""
+        return dict(res, key=spec.digest, key_data=unit_key(spec.key))
+
+    def checkpoint_path(self, rec: dict) -> str:
+        """A source record's checkpoint (recorded relative to the work dir;
+        absolute in records of older versions)."""
+        return osp.join(self.work_dir, rec['checkpoint'])
+
+    def _usable_source(self, spec: UnitSpec, rec: dict) -> Optional[dict]:
+        """A cached source record whose checkpoint is there (an absolute
+        path of an older record that was moved with its work dir is found
+        again under the unit's folder), else None (trained again)."""
+        path = self.checkpoint_path(rec)
+        if osp.isfile(path):
+            return rec
+        parts = rec['checkpoint'].split(os.sep)
+        name = osp.basename(osp.normpath(spec.work))
+        if osp.isabs(rec['checkpoint']) and name in parts:
+            moved = osp.join(spec.work,
+                             *parts[len(parts) - parts[::-1].index(name):])
+            if osp.isfile(moved):
+                return dict(rec, checkpoint=osp.relpath(moved,
+                                                        self.work_dir))
+        self.log(f'{spec.rid}: cached, but its checkpoint {path} is '
+                 'missing: running it again')
+        return None
+
     def run_units(self, specs: Sequence[UnitSpec],
                   parallel: Optional[int] = None) -> None:
         """Record the finished units (their ``done.json`` holds the same
@@ -123,12 +153,16 @@ class Benchmark:
         todo = []
         for spec in specs:
             cached = read_done(spec.work, spec.key)
+            if cached is not None and spec.kind == 'source':
+                cached = self._usable_source(spec, cached)
             if cached is not None:
+                cached = self.keyed(spec, cached)
                 self.record(spec.rid, cached)
                 self.progress(spec.rid, cached, True)
             elif spec.payload.get('blocked'):
-                res = dict(spec.meta, id=spec.rid, status='failed',
-                           error=spec.payload['blocked'])
+                res = self.keyed(spec, dict(
+                    spec.meta, id=spec.rid, status='failed',
+                    error=spec.payload['blocked']))
                 self.record(spec.rid, res)
                 self.progress(spec.rid, res, False)
             else:
@@ -136,6 +170,7 @@ class Benchmark:
         self.executor.run(todo, self._finished, parallel)
 
     def _finished(self, spec: UnitSpec, res: dict) -> None:
+        res = self.keyed(spec, res)
         self.record(spec.rid, res)
         self.progress(spec.rid, res, False)
 
@@ -236,7 +271,8 @@ class Benchmark:
                     step='source_stats', remove=ckpt,
                     log=osp.join(work, 'source_stats.log'),
                     cmd=[self.py, 'tools/analysis/source_stats.py',
-                         spec['config'], parent['checkpoint'], '--out', ckpt,
+                         spec['config'], self.checkpoint_path(parent),
+                         '--out', ckpt,
                          '--cfg-options', *self.data_options()]))
         else:
             iters = int(self.cfg['train']['iters'])
@@ -263,7 +299,7 @@ class Benchmark:
                      *self.data_options()]))
             ckpt = osp.join(fw, f'iter_{iters}.pth')
         payload = dict(info=meta, steps=steps, checkpoint=ckpt,
-                       threads=self.threads)
+                       threads=self.threads, work_dir=self.work_dir)
         if blocked:
             payload['blocked'] = blocked
         return UnitSpec(rid, 'source', self.keys.source_key(name, seed),
@@ -284,7 +320,8 @@ class Benchmark:
         else:
             config = self.cfg['sources'][name]['config']
             out = osp.join(work, 'metrics.json')
-            cmd = [self.py, 'tools/test.py', config, src['checkpoint'],
+            cmd = [self.py, 'tools/test.py', config,
+                   self.checkpoint_path(src),
                    '--work-dir', work, '--metrics-out', out]
             if family is None:
                 cmd += ['--split', 'val']
@@ -325,7 +362,8 @@ class Benchmark:
         passes = get_dotted(merge(self.method_defaults(label), over),
                             spec.get('steps_key') or 'steps')
         payload.update(
-            cmd=[self.py, 'tools/test.py', config, src['checkpoint'],
+            cmd=[self.py, 'tools/test.py', config,
+                 self.checkpoint_path(src),
                  '--tta-hook', hook, '--work-dir', work, '--metrics-out',
                  out, '--cfg-options', *opts],
             log=osp.join(work, 'test.log'), metrics_out=out,
@@ -385,22 +423,8 @@ class Benchmark:
             for seed in sel_seeds
         ])
         items = []
-        for lab in labels:
-            defaults = self.method_defaults(lab)
-            for f in families:
-                deltas: Dict[str, list] = {}
-                for c in grids[lab]:
-                    t = selection.tag(c)
-                    vals = [self.results.get(
-                        self.keys.method_id(lab, seed, f, 'val', t))
-                        for seed in sel_seeds]
-                    deltas[t] = [v['delta_ttt'] for v in vals
-                                 if v and v.get('status') == 'done']
-                choice = selection.choose(selection.score_grid(
-                    grids[lab], deltas, len(sel_seeds)), defaults)
-                if choice is None:
-                    continue
-                self.choices[(lab, f)] = choice
+        self.choices.update(self.compute_choices(families, seeds, labels,
+                                                 grids, self.results))
         for lab in labels:
             for f in families:
                 spec = self.cfg['methods'][lab]
@@ -428,15 +452,43 @@ class Benchmark:
                         rid = self.keys.method_id(lab, seed, f, 'selected',
                                                   choice['tag'])
                         if test and test.get('status') == 'done':
-                            self.record(rid, dict(test, id=rid,
-                                                  kind='selected',
-                                                  reused=test['id']))
-                            self.progress(rid, self.results[rid], True)
+                            # the key of the selected setting's unit
+                            rec = self.keyed(self.method_spec(
+                                lab, seed, f, nested(best), 'test',
+                                'selected', choice['tag']), dict(
+                                    test, id=rid, kind='selected',
+                                    reused=test['id']))
+                            self.record(rid, rec)
+                            self.progress(rid, rec, True)
                             continue
                     items.append(self.method_spec(
                         lab, seed, f, nested(best), 'test', 'selected',
                         choice['tag']))
         self.run_units(items)
+
+    def compute_choices(self, families: Sequence[str], seeds: Sequence[int],
+                        labels: Sequence[str], grids: Dict[str, list],
+                        results: Dict[str, dict]) -> Dict[tuple, dict]:
+        """(method, family) -> the setting chosen from the validation runs
+        among ``results`` (:func:`~.selection.choose`)."""
+        sel_seeds = self.selection_seeds(seeds)
+        choices = {}
+        for lab in labels:
+            defaults = self.method_defaults(lab)
+            for f in families:
+                deltas: Dict[str, list] = {}
+                for c in grids[lab]:
+                    t = selection.tag(c)
+                    vals = [results.get(
+                        self.keys.method_id(lab, seed, f, 'val', t))
+                        for seed in sel_seeds]
+                    deltas[t] = [v['delta_ttt'] for v in vals
+                                 if v and v.get('status') == 'done']
+                choice = selection.choose(selection.score_grid(
+                    grids[lab], deltas, len(sel_seeds)), defaults)
+                if choice is not None:
+                    choices[(lab, f)] = choice
+        return choices
 
     # ------------------------------------------------------------- plan
     def generate_data(self) -> None:
@@ -487,8 +539,13 @@ class Benchmark:
             The exit status: 1 when a unit other than a step-cost
             measurement failed, else 0.
         """
-        self.generate_data()
         labels = self.check_methods(labels)
+        if not labels:
+            raise SystemExit(
+                'nothing to benchmark: every method asked for is not '
+                'available: ' + '; '.join(f'{k}: {v}' for k, v in
+                                          self.unavailable.items()))
+        self.generate_data()
         sources = self.sources_of(labels)
         so = self.cfg.get('source_only')
         if so and so not in sources:
@@ -550,32 +607,167 @@ class Benchmark:
 
     # ----------------------------------------------------------- report
     def load_previous(self) -> None:
-        """The records of an earlier invocation (``--report-only``).
+        """The records of earlier invocations (``--report-only``).
 
         Raises:
-            SystemExit: there is no ``results.json``.
+            SystemExit: there is no ``results.json`` (nothing is created).
         """
-        data = self.store.load()
-        if not data:
+        if not osp.isfile(osp.join(self.work_dir, 'results.json')):
             raise SystemExit(f'--report-only: no results.json in '
-                             f'{self.work_dir}')
+                             f'{self.work_dir} (nothing to report; run the '
+                             'benchmark first)')
+        data = self.store.load()
+        if not data or not data.get('runs'):
+            raise SystemExit(f'--report-only: results.json in '
+                             f'{self.work_dir} holds no runs')
         self.unavailable.update(data.get('unavailable', {}))
-        for c in data.get('selection', []):
-            c = dict(c)
-            self.choices[(c.pop('method'), c.pop('family'))] = c
-        self.select = self.select or bool(self.choices)
+
+    def report_sources(self, labels: Sequence[str]) -> List[str]:
+        """The source models of ``labels`` and the source-only model."""
+        sources = self.sources_of(labels)
+        so = self.cfg.get('source_only')
+        if so and so not in sources and all(
+                osp.isfile(osp.join(ROOT, p))
+                for p in self.keys.source_configs(so)):
+            sources.insert(0, so)
+        return sources
+
+    def expected_units(self, families: Sequence[str], seeds: Sequence[int],
+                       labels: Sequence[str], grids: Dict[str, list]
+                       ) -> Dict[str, tuple]:
+        """Run id -> (key, folder) of every unit these settings give for
+        ``labels`` x ``seeds`` x ``families`` (but the selected runs:
+        :meth:`selected_units`)."""
+        k = self.keys
+        exp: Dict[str, tuple] = {}
+        sources = self.report_sources(labels)
+        so = self.cfg.get('source_only')
+        for s in sources:
+            for seed in seeds:
+                exp[k.source_id(s, seed)] = (k.source_key(s, seed),
+                                             k.source_dir(s, seed))
+                exp[k.eval_id(s, seed, None)] = (k.eval_key(s, seed, None),
+                                                 k.eval_dir(s, seed, None))
+                if s == so:
+                    for f in families:
+                        exp[k.eval_id(s, seed, f)] = (
+                            k.eval_key(s, seed, f), k.eval_dir(s, seed, f))
+        for lab in labels:
+            exp[f'cost/{lab}'] = (k.cost_key(lab, self.device),
+                                  k.cost_dir(lab))
+            for f in families:
+                for seed in seeds:
+                    exp[k.method_id(lab, seed, f)] = (
+                        k.method_key(lab, seed, f), k.method_dir(lab, seed, f))
+                for c in grids.get(lab, []):
+                    t = selection.tag(c)
+                    for seed in self.selection_seeds(seeds):
+                        exp[k.method_id(lab, seed, f, 'val', t)] = (
+                            k.method_key(lab, seed, f, nested(c), 'val'),
+                            k.method_dir(lab, seed, f, 'val', t))
+        return exp
+
+    def selected_units(self, families: Sequence[str], seeds: Sequence[int],
+                       labels: Sequence[str], choices: Dict[tuple, dict]
+                       ) -> Dict[str, Optional[tuple]]:
+        """Run id -> (key, folder) of the selected runs among the records:
+        the key of the setting each one ran (its overrides) under these
+        settings; None for a run of another setting than the one the
+        validation runs of these settings select (``choices``)."""
+        k = self.keys
+        exp: Dict[str, Optional[tuple]] = {}
+        for rid, rec in self.results.items():
+            lab, f, seed = rec.get('method'), rec.get('family'), \
+                rec.get('seed')
+            if rec.get('kind') != 'selected' or lab not in labels or \
+                    f not in families or seed not in seeds:
+                continue
+            tag = rid.split('/')[-1]
+            ch = choices.get((lab, f))
+            if ch is not None and ch['tag'] != tag:
+                exp[rid] = None
+                continue
+            over = (rec.get('key_data') or {}).get('overrides',
+                                                   rec.get('overrides'))
+            exp[rid] = (k.method_key(lab, seed, f, over),
+                        k.method_dir(lab, seed, f, 'selected', tag))
+        return exp
+
+    @staticmethod
+    def settings_diff(rec: dict, key: dict) -> List[str]:
+        """How the settings a run was made with differ from ``key``."""
+        if not isinstance(rec.get('key_data'), dict):
+            return ['recorded without its settings (by an older version of '
+                    'the benchmark) and its done.json is not of these '
+                    'settings']
+        have, want = flatten(rec['key_data']), flatten(unit_key(key))
+        diffs = [f'`{k}`: {have.get(k, "—")} (this report: '
+                 f'{want.get(k, "—")})' for k in sorted(set(have) | set(want))
+                 if have.get(k) != want.get(k)]
+        return diffs[:6] + ([f'... {len(diffs) - 6} more'] if len(diffs) > 6
+                            else [])
+
+    def partition(self, expected: Dict[str, Optional[tuple]],
+                  current: Dict[str, dict]) -> List[tuple]:
+        """Add to ``current`` the records of :attr:`results` made with the
+        settings ``expected`` gives (their key matches); return (run id,
+        differences) of the others. A record of an older version (no key)
+        takes its unit's done.json key when it is that record; an older
+        failed record, which has none, is kept (it only lists a failure);
+        an older reused selected run follows the run it reuses."""
+        left = []
+        for rid, rec in self.results.items():
+            if rid not in expected:
+                continue
+            if expected[rid] is None:
+                left.append((rid, ['another setting than the one the '
+                                   'validation runs of these settings '
+                                   'select']))
+                continue
+            key, work = expected[rid]
+            if 'key' not in rec:
+                done = read_done_file(work)
+                if done is not None and done['result'] == rec:
+                    rec = dict(rec, key=done['key'],
+                               key_data=done.get('key_data'))
+                elif rec.get('status') == 'failed' or (
+                        rec.get('reused') and rec['reused'] in current):
+                    current[rid] = rec
+                    continue
+            if rec.get('key') == unit_digest(key):
+                current[rid] = rec
+            else:
+                left.append((rid, self.settings_diff(rec, key)))
+        return left
 
     def report(self, families: Sequence[str], seeds: Sequence[int],
                labels: Sequence[str]) -> str:
-        """Write ``report.md`` (and the figures); returns its text."""
+        """Write ``report.md`` (and the figures) from the records made with
+        this benchmark's settings (the others are named, not used); returns
+        its text."""
+        ok = [lab for lab in labels if lab not in self.unavailable and all(
+            osp.isfile(osp.join(ROOT, p)) for p in self.keys.source_configs(
+                self.cfg['methods'][lab]['source']))]
+        grids = {lab: self.grid(lab) for lab in ok}
+        current: Dict[str, dict] = {}
+        left = self.partition(
+            self.expected_units(families, seeds, ok, grids), current)
+        has_val = any(r.get('kind') == 'val' for r in current.values())
+        choices = self.compute_choices(families, seeds, ok, grids, current) \
+            if self.select or has_val else {}
+        left += self.partition(self.selected_units(
+            families, seeds, ok, choices), current)
+        order = {rid: i for i, rid in enumerate(self.results)}
+        current = dict(sorted(current.items(), key=lambda x: order[x[0]]))
         text = build_report(ReportInput(
             config_path=self.config_path, cfg=self.cfg, device=self.device,
-            results=self.results, families=families, seeds=seeds,
+            results=current, families=families, seeds=seeds,
             labels=labels, unavailable=self.unavailable,
-            choices=self.choices, select=self.select,
+            choices=choices, select=self.select or bool(choices),
             selection_seeds=(self.selection_seeds(self.cfg['seeds'])
-                             if self.choices else []),
-            work_dir=self.work_dir))
+                             if choices else []),
+            work_dir=self.work_dir, sources=self.report_sources(ok),
+            left_out=sorted(left)))
         with open(osp.join(self.work_dir, 'report.md'), 'w') as fh:
             fh.write(text)
         return text

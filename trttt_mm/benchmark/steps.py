@@ -121,7 +121,9 @@ def _source(spec: UnitSpec) -> dict:
     if not osp.isfile(ckpt):
         raise StepFailed(f'source {p["info"]["source"]}: no checkpoint '
                          f'{ckpt}')
-    info['checkpoint'] = ckpt
+    # relative to the work dir: a work dir that is moved keeps its sources
+    info['checkpoint'] = osp.relpath(ckpt, p['work_dir']) \
+        if p.get('work_dir') else ckpt
     info['cpu_s'] = sum(s.get('cpu_s') or 0 for s in info['steps'])
     return info
 

@@ -64,11 +64,25 @@ def write_done(work: str, key: dict, result: dict) -> None:
 
 def read_done(work: str, key: dict) -> Optional[dict]:
     """The result of a finished unit with this key, or None (not run, other
-    key, failed, or a ``done.json`` that cannot be read)."""
+    key, failed, or a ``done.json`` that cannot be read or is not an
+    object: all "not finished")."""
     done = read_json(osp.join(work, 'done.json'))
-    if done and done.get('key') == unit_digest(key) and done.get(
-            'result', {}).get('status') == 'done':
-        return done['result']
+    if not isinstance(done, dict) or done.get('key') != unit_digest(key):
+        return None
+    result = done.get('result')
+    if isinstance(result, dict) and result.get('status') == 'done':
+        return result
+    return None
+
+
+def read_done_file(work: str) -> Optional[dict]:
+    """``work/done.json`` when it is a finished unit's (an object with a
+    key and a result record), else None."""
+    done = read_json(osp.join(work, 'done.json'))
+    if isinstance(done, dict) and isinstance(done.get('key'), str) and \
+            isinstance(done.get('result'), dict) and \
+            isinstance(done['result'].get('id'), str):
+        return done
     return None
 
 
