@@ -85,8 +85,8 @@ def test_blocked_units_fail_without_running(tmp_path):
 
 def test_selection_stage_reuses_default_runs(tmp_path):
     """NormStats' default momentum is best on the validation target: its
-    test runs are reused; TR-TTT's largest learning rate is best: it runs on the
-    test target for every seed."""
+    test runs are reused; TR-TTT's largest learning rate is best: it runs on
+    the test target for every seed."""
     cfg = load_benchmark_config(CONFIG, quick=True)
     top = max(cfg['hparam_selection']['lr_factors'])
 
