@@ -160,7 +160,7 @@ def test_show_displays_without_storing_and_needs_a_display(tmp_path,
     runner = Namespace(visualizer=visualizer, iter=0)
     hook = MultiTaskVisualizationHook(draw=True, interval=1, show=True,
                                       wait_time=0.5)
-    with pytest.raises(RuntimeError, match="needs a display.*'agg'"):
+    with pytest.raises(RuntimeError, match="(?i)needs a display.*'agg'"):
         hook.before_run(runner)  # headless here: matplotlib's agg
     import matplotlib
     monkeypatch.setattr(matplotlib, 'get_backend', lambda: 'TkAgg')
