@@ -173,6 +173,7 @@ def test_random_direction_and_grid(gs):
     assert abs(gs.cosine(r, grads)) < 0.9
     grid = gs.lr_grid(2e-5, (-1, 6), 2)
     assert len(grid) == 15 and 2e-5 in grid
+    assert len(gs.lr_grid(1.0)) == 19  # default: x1e-3 ... x1e6
     assert grid[0] == pytest.approx(2e-6) and grid[-1] == pytest.approx(20.0)
     with pytest.raises(ValueError, match='--lrs'):
         gs.lr_grid(0.0)

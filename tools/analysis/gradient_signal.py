@@ -2,7 +2,7 @@
 
     python tools/analysis/gradient_signal.py CONFIG CKPT --tta-hook NAME
         --out FILE.json [--fig FILE.png] [--num-batches 6]
-        [--norm-mode eval|train|hook] [--lrs LR ...] [--decades -1 6]
+        [--norm-mode eval|train|hook] [--lrs LR ...] [--decades -3 6]
         [--per-decade 2] [--label TEXT] [--cfg-options ttt.NAME.key=value]
     python tools/analysis/gradient_signal.py --plot A.json B.json ...
         --fig FILE.png
@@ -59,8 +59,9 @@ gradient: its gradient entries are null with a note, and in norm mode
 ``statistics_passes``.
 
 The grid is ``hook_lr × 10^(k / per_decade)`` for ``k`` from
-``decades[0]·per_decade`` to ``decades[1]·per_decade`` (default ×0.1 …
-×10⁶, two points per decade), or ``--lrs`` (absolute values). Writes
+``decades[0]·per_decade`` to ``decades[1]·per_decade`` (default ×10⁻³ …
+×10⁶, two points per decade: 19 rates), or ``--lrs`` (absolute values).
+Writes
 ``--out`` (per batch, and ``summary``: ``mean_cosine``, ``mean_cosine_main``,
 the mean gradient norms, the mean look-ahead per learning rate, the first
 learning rate at which the step helps and the best one) and a figure
@@ -143,7 +144,7 @@ def scaled_like(direction: Sequence[torch.Tensor],
     return [d * scale for d in direction]
 
 
-def lr_grid(hook_lr: float, decades: Sequence[float] = (-1, 6),
+def lr_grid(hook_lr: float, decades: Sequence[float] = (-3, 6),
             per_decade: int = 2) -> List[float]:
     """``hook_lr × 10^(k / per_decade)`` for ``k`` from
     ``decades[0]·per_decade`` to ``decades[1]·per_decade`` (the factor 1,
@@ -1144,7 +1145,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--lrs', nargs='+', type=float,
                    help='absolute learning rates (default: a grid around '
                    "the hook's own)")
-    p.add_argument('--decades', nargs=2, type=float, default=[-1, 6],
+    p.add_argument('--decades', nargs=2, type=float, default=[-3, 6],
                    metavar=('LOW', 'HIGH'),
                    help="grid from hook_lr x 10^LOW to hook_lr x 10^HIGH")
     p.add_argument('--per-decade', type=int, default=2)
