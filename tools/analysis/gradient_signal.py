@@ -1038,7 +1038,7 @@ def _pct(x, spec='+.2g') -> str:
 
 
 def _best_cell(lr, change) -> str:
-    if lr is None or change is None or change >= 0:
+    if lr is None or change is None or change >= -HELP_THRESHOLD:
         return 'never'
     return f'{lr:.3g}: {100 * change:+.3g}'
 
