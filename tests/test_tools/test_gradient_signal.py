@@ -187,6 +187,9 @@ def test_summary_helps_only_beyond_threshold_and_random(gs):
     assert gs.first_helpful(lrs, [-1e-6, -0.01, -0.2],
                             [0.0, -0.02, 0.0]) == 1e-1
     assert gs.first_helpful(lrs, [0.0, 0.1, 1.0], None) is None
+    # statistics that moved help the random step as much: not the gradient
+    assert gs.first_helpful(lrs, [-0.01, -0.01, -0.02],
+                            [-0.01, -0.00999, -0.01]) == 1e-1
     recs = [dict(cosine=0.2, cosine_main=0.1, grad_norm_objective=1.0,
                  grad_norm_supervised=4.0, groups={},
                  lookahead=dict(same=[0.0, -0.01, None], next=None),
@@ -335,7 +338,7 @@ def test_cli_smoke(gs, tiny_setup, hook):
         assert s['hook_step']['optimizer'] == (
             'SGD' if hook == 'TRTTTHook' else 'Adam')
         assert res['summary']['mean_cosine'] == pytest.approx(
-            s['mean_cosine'], rel=1e-6)  # the JSON rounds to 7 digits
+            s['mean_cosine'], rel=1e-4)  # the JSON rounds to 5 digits
 
 
 def test_cli_options_norm_mode_and_plot(gs, tiny_setup):

@@ -90,7 +90,7 @@ NORM_MODES = ('eval', 'train', 'hook')
 #: fraction (0.01 %) and more than the random control's change.
 HELP_THRESHOLD = 1e-4
 #: Significant digits of the numbers in the JSON file.
-JSON_DIGITS = 7
+JSON_DIGITS = 5
 #: Parameter groups of the main branch (the supervised loss reads them).
 MAIN_GROUPS = ('backbone', 'neck', 'decode_head')
 ORACLE_NOTE = ('ORACLE diagnostic: it reads the target labels. Never use '
@@ -483,13 +483,16 @@ def _mean_curves(batches, key: str, which: str, n: int) -> Optional[list]:
 
 def first_helpful(lrs, change, control, threshold=HELP_THRESHOLD):
     """The smallest learning rate at which the mean change is below
-    ``-threshold`` and below the random control's (None: never)."""
+    ``-threshold`` and more than ``threshold`` below the random control's
+    (which, in norm mode train, starts from the same moved statistics: the
+    gradient must add to them); None: never."""
     if change is None:
         return None
     for i, lr in enumerate(lrs):
         c = change[i]
         r = None if control is None else control[i]
-        if c is not None and c < -threshold and (r is None or c < r):
+        if c is not None and c < -threshold and (
+                r is None or c < r - threshold):
             return lr
     return None
 
@@ -971,7 +974,8 @@ def plot(results: Sequence[dict], out: str, panels: str = 'total',
                                                   3.9 * rows + 0.6),
                              sharey=True, squeeze=False)
     axes = list(axes.flat)
-    colours = plt.get_cmap('tab10').colors + plt.get_cmap('Dark2').colors
+    colours = plt.get_cmap('tab10').colors + ('#000000', '#e6ab02',
+                                               '#7570b3', '#a6761d')
     for ax, (title, which, term) in zip(axes, spec):
         for k, res in enumerate(results):
             c = colours[k % len(colours)]
@@ -985,7 +989,7 @@ def plot(results: Sequence[dict], out: str, panels: str = 'total',
                 ax.plot(lrs, ys, '-', color=c, lw=1.6, label=label)
                 own = [i for i, lr in enumerate(lrs)
                        if res.get('hook_lr') and math.isclose(
-                           lr, res['hook_lr'], rel_tol=1e-5)]
+                           lr, res['hook_lr'], rel_tol=1e-4)]
                 if own:
                     ax.plot([lrs[own[0]]], [ys[own[0]]], '*', color=c,
                             ms=11)
