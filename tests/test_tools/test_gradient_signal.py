@@ -63,7 +63,8 @@ def test_lookahead_equals_the_loss_change_by_hand(gs):
         gs, model, lambda batch: 0.5 * ((model.a - c) ** 2).sum())
     b0, b1 = batches()
     lrs = [0.01, 0.1, 1.0]
-    rec = gs.measure_batch(probe, b0, b1, lrs, torch.Generator().manual_seed(0))
+    rec = gs.measure_batch(probe, b0, b1, lrs,
+                           torch.Generator().manual_seed(0))
 
     w = torch.tensor([1.0, -2.0], dtype=torch.float64)
     g_obj = w - c  # gradient of 0.5 |w - c|^2

@@ -215,9 +215,10 @@ class Probe:
         with torch.no_grad():
             own = self.model.state_dict(keep_vars=True)
             if set(own) != set(state):
+                changed = sorted(set(own) ^ set(state))[:5]
                 raise RuntimeError(
                     'gradient_signal: the model state changed its keys '
-                    f'during a look-ahead ({sorted(set(own) ^ set(state))[:5]})')
+                    f'during a look-ahead ({changed})')
             for k, v in own.items():
                 v.copy_(state[k])
 
@@ -246,7 +247,7 @@ class Probe:
         if not out or 'total' in out:
             raise ValueError('supervised(batch) must return a scalar or a '
                              "non-empty dict of terms without 'total', got "
-                             f'{sorted(out) if isinstance(out, dict) else out}')
+                             f'{sorted(out)}')
         terms = dict(total=sum(out.values()))
         if len(out) > 1:
             terms.update(out)
