@@ -75,23 +75,10 @@ def tiny_model_cfg() -> dict:
 def make_batch(sizes, seed: int, num_classes: int = 3) -> dict:
     """A data batch of uint8 images of the given sizes with ground truth."""
     import torch
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-    g = torch.Generator().manual_seed(seed)
-    inputs, samples = [], []
-    for h, w in sizes:
-        inputs.append((torch.rand(3, h, w, generator=g) * 255).byte())
-        ds = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
-        ds.set_data(dict(
-            gt_sem_seg=PixelData(data=torch.randint(
-                0, num_classes, (1, h, w), generator=g)),
-            gt_depth_map=PixelData(data=torch.rand(1, h, w, generator=g) + 1),
-            gt_normal_map=PixelData(data=torch.nn.functional.normalize(
-                torch.randn(3, h, w, generator=g), dim=0)),
-            gt_edge_map=PixelData(
-                data=(torch.rand(1, h, w, generator=g) > .9).float())))
-        samples.append(ds)
-    return dict(inputs=inputs, data_samples=samples)
+    from trttt_mm.utils import random_multitask_batch
+    return random_multitask_batch(
+        len(sizes), 1, 1, num_classes,
+        torch.Generator().manual_seed(seed), sizes=list(sizes))
 
 
 def train_source_model(iters: int = 4):

@@ -9,8 +9,8 @@ from mmseg.structures import SegDataSample
 
 
 def random_multitask_batch(n: int, h: int, w: int, num_classes: int,
-                           generator: Optional[torch.Generator] = None
-                           ) -> dict:
+                           generator: Optional[torch.Generator] = None,
+                           sizes: Optional[list] = None) -> dict:
     """``dict(inputs=[uint8 (3, h, w)] * n, data_samples=[...])`` with
     random ground truth for every task: class ids in ``[0, num_classes)``,
     depth in [1, 2), unit normals and ~10 % edge pixels."""
@@ -19,7 +19,8 @@ def random_multitask_batch(n: int, h: int, w: int, num_classes: int,
                          f'must be >= 1, got {(n, h, w, num_classes)}')
     g = generator if generator is not None else torch.Generator()
     inputs, samples = [], []
-    for _ in range(n):
+    # ``sizes``: one (h, w) per sample instead of n times (h, w)
+    for h, w in (sizes if sizes is not None else [(h, w)] * n):
         inputs.append((torch.rand(3, h, w, generator=g) * 255).byte())
         ds = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
         ds.set_data(dict(
