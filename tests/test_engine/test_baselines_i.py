@@ -633,6 +633,42 @@ def test_actmad_image_sizes():
         mech.loss(one)
 
 
+def test_actmad_freezes_what_its_objective_cannot_reach():
+    """The parameters ActMAD's loss has no gradient for on a real batch
+    (those after the last matched batch-norm layer) are exactly the ones
+    its set-up freezes, from a zero batch, without moving a buffer; the
+    others stay trainable, and the test gives them all back."""
+    model = _stats_model()
+    data = model.data_preprocessor(make_batch(n=2, h=64, w=96), False)
+    # what the loss reaches, found independently on the real batch
+    ref = copy.deepcopy(model)
+    hook = ActMADHook()
+    mech = _Mechanics(hook, ref)
+    for p in ref.parameters():
+        p.requires_grad_(True)
+    hook._set_mode(ref, 'eval')
+    with torch.enable_grad():
+        loss, _ = mech.loss(data)
+        loss.backward()
+    unreached = {n for n, p in ref.named_parameters() if p.grad is None}
+    assert unreached and len(unreached) < len(list(ref.parameters()))
+    hook.teardown(None, ref)
+
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    modes = [m.training for m in model.modules()]
+    hook = ActMADHook()
+    mech = _Mechanics(hook, model)
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert frozen == unreached
+    assert {id(p) for p in hook._params}.isdisjoint(
+        id(p) for n, p in model.named_parameters() if n in frozen)
+    after = model.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in state.items())
+    assert [m.training for m in model.modules()] == modes
+    hook.teardown(None, model)
+    assert all(p.requires_grad for p in model.parameters())
+
+
 def test_actmad_head_errors():
     with pytest.raises(ValueError, match='regular expression'):
         ActMADStatsHead(layers='(')

@@ -557,23 +557,11 @@ def test_model_without_batch_norm(bench, tmp_path):
     assert moved & norm_params(runner.model, nn.GroupNorm)
 
 
-
-
-#: ActMADHook under DDP stops at its second update, for the multi-task model
-#: too: its loss reads batch-norm outputs only, so the layers after the last
-#: one (here ``decode_head.conv_seg``) are in the forward's output but get no
-#: gradient, and DDP (find_unused_parameters) waits for them. The multi-task
-#: two-process test adapts one batch per process and does not reach it.
-ACTMAD_DDP = pytest.mark.xfail(
-    strict=True, reason='ActMADHook under DDP: parameters after the last '
-    'batch-norm layer get no gradient at the first update, DDP refuses the '
-    'second (reported with issue 21)')
-
-
+#: ActMADHook ran into DDP's check at its second update before it froze
+#: the parameters its objective cannot reach (``decode_head.conv_seg``: after
+#: the last batch-norm layer); two batches per process reach that update.
 @pytest.mark.dist
-@pytest.mark.parametrize('hook', [
-    h if h != 'ActMADHook' else pytest.param(h, marks=ACTMAD_DDP)
-    for h in HOOKS])
+@pytest.mark.parametrize('hook', HOOKS)
 def test_two_process_plain_segmentor(hook, trained, bench, tmp_path):
     """Each head-free hook on the plain mmseg model under DDP (2 CPU
     processes, two batches each): the adapter's forward goes through the

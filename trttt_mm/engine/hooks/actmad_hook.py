@@ -10,6 +10,7 @@ from mmengine.logging import print_log
 from mmseg.registry import HOOKS
 
 from ...models.aux_heads import ActMADStatsHead
+from ...models.segmentors.plain_adapter import call_branches
 from .ttt_hook import BaseTTTHook
 
 #: How source maps of another size than the target's are matched.
@@ -46,6 +47,15 @@ class ActMADHook(BaseTTTHook):
     A different number of channels, or a layer without statistics, is an
     error. A batch of one image has no variance over the batch: it is not
     adapted (on every process together under DDP) and predicted as it is.
+
+    Parameters the objective cannot reach (those after the last matched
+    layer, e.g. the classifier) never get a gradient; the hook freezes them
+    at set-up (found from the autograd graph of one forward of a small zero
+    batch, norm layers on their running statistics, so nothing changes) and
+    gives them back after the test. A single process computes the same
+    (SGD skips a parameter without a gradient); under DDP this is what lets
+    the second update run (DDP expects a gradient for every trainable
+    parameter the forward's outputs use).
 
     Args:
         size_mismatch: One of :data:`SIZE_POLICIES`.
@@ -105,6 +115,52 @@ class ActMADHook(BaseTTTHook):
         self._handles = [
             layers[n].register_forward_hook(self._recorder(n)) for n in names
         ]
+        self._frozen = self._freeze_unreachable(runner, model)
+
+    def _freeze_unreachable(self, runner, model: nn.Module
+                            ) -> List[nn.Parameter]:
+        """Freeze the trainable parameters that no matched layer's output
+        depends on; returns them (given back by :meth:`teardown`).
+
+        One forward of a zero batch (2 images of 64x64) through the
+        unwrapped model in eval mode (batch-norm layers on their running
+        statistics: no buffer moves) and the gradient of the sum of the
+        recorded outputs: a parameter with none is unreachable.
+        """
+        conv = next((m for m in model.modules()
+                     if isinstance(m, nn.Conv2d)), None)
+        channels = conv.in_channels if conv is not None else 3
+        device = next(model.parameters()).device
+        dummy = torch.zeros(2, channels, 64, 64, device=device)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        # the unwrapped model (a plain segmentor's adapter runs through it)
+        unwrapped = self._unwrap(runner.model) if runner is not None \
+            else getattr(model, 'segmentor', model)
+        modes = {m: m.training for m in (*model.modules(),
+                                         *unwrapped.modules())}
+        unwrapped.eval()
+        model.eval()
+        self._captured = {}
+        try:
+            with torch.enable_grad():
+                call_branches(unwrapped, model, dummy, ('main', ))
+                total = sum(t.float().sum() for t in self._captured.values()
+                            if t.requires_grad)
+                grads = torch.autograd.grad(total, trainable,
+                                            allow_unused=True) \
+                    if torch.is_tensor(total) else [None] * len(trainable)
+        finally:
+            self._captured = None
+            for m, flag in modes.items():
+                m.training = flag
+        frozen = [p for p, g in zip(trainable, grads) if g is None]
+        for p in frozen:
+            p.requires_grad_(False)
+        if frozen:
+            print_log(f'[ActMADHook] {len(frozen)} parameter tensors after '
+                      'the last matched layer get no gradient from the '
+                      'objective: frozen during the test', logger='current')
+        return frozen
 
     def _recorder(self, name: str):
         def record(module, inputs, output):
@@ -115,7 +171,10 @@ class ActMADHook(BaseTTTHook):
     def teardown(self, runner, model: nn.Module) -> None:
         for h in self._handles:
             h.remove()
+        for p in getattr(self, '_frozen', ()):
+            p.requires_grad_(True)
         self._handles, self._resized, self._captured = [], {}, None
+        self._frozen = []
         super().teardown(runner, model)
 
     def _source(self, name: str, size: tuple, channels: int):
