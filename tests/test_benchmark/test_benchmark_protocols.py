@@ -91,3 +91,27 @@ def test_paired_comparison():
     pc = P.paired([run('R', 0, 5.0), run('X', 0, 3.0)], 'mixed', 'R',
                   ['R', 'X'], 'best')
     assert pc['rows'][0]['reference'] == 6.0
+
+
+def test_head_to_head_pairs_each_method_on_the_shared_seeds():
+    runs = [run('R', 0, 5.0), run('X', 0, 3.0), run('C', 0, 5.0 - 1e-3),
+            run('R', 1, 1.0), run('X', 1, 2.0), run('C', 1, 0.5),
+            run('R', 2, 4.0), run('C', 2, 4.0),
+            run('X', 3, 9.0)]  # seed 3: no R, not paired
+    rows = {r['method']: r for r in P.head_to_head(
+        runs, 'mixed', 'R', ['R', 'X', 'C', 'Y'])}
+    assert set(rows) == {'X', 'C'}  # Y never ran, R is the reference
+    assert rows['X']['seeds'] == [0, 1]
+    assert rows['X']['diffs'] == pytest.approx([2.0, -1.0])
+    assert (rows['X']['wins'], rows['X']['ties'],
+            rows['X']['losses']) == (1, 0, 1)
+    assert rows['C']['seeds'] == [0, 1, 2]
+    assert rows['C']['diffs'] == pytest.approx([1e-3, 0.5, 0.0])
+    assert (rows['C']['wins'], rows['C']['ties'],
+            rows['C']['losses']) == (1, 2, 0)
+    # another family, or the other protocol's runs: nothing to pair
+    assert P.head_to_head(runs, 'geometry', 'R', ['R', 'X']) == []
+    assert P.head_to_head(runs, 'mixed', 'R', ['R', 'X'], 'selected') == []
+    # the best-step protocol reads the best-step points (+1 each here)
+    best = P.head_to_head(runs, 'mixed', 'R', ['R', 'X'], 'best')
+    assert best[0]['diffs'] == pytest.approx([2.0, -1.0])

@@ -182,6 +182,11 @@ def test_build_report_sections(tmp_path):
     assert 'Config `cfg.py`; 2 seed(s) [0, 1]; image size 64×96; source ' \
         'training 40 iterations × batch 8' in text
     assert '*last*: R wins on 1 of 2 seed(s).' in text
+    # R against A on its own: seeds 0 (+2.0) and 1 (-0.5); best step the
+    # same differences; selected: seed 0 only (+3.0)
+    assert '### R against each method, paired per seed' in text
+    assert '| A | +0.75 ± 1.77 (1/0/1) | +0.75 ± 1.77 (1/0/1) | ' \
+        '+3.00 ± 0.00 (1/0/0) |' in text
     assert '- `cost/R`: exit code 1' in text
     assert '| R (step not measured: see failed units) |' in text
     assert (tmp_path / 'fig3_mixed.png').read_bytes()[:4] == b'\x89PNG'

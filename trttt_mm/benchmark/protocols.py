@@ -144,3 +144,36 @@ def paired(runs: List[dict], family: str, reference: str,
     return dict(family=family, protocol=protocol, reference=reference,
                 rows=rows, wins=sum(r['win'] for r in rows),
                 ties=sum(r['tie'] for r in rows), seeds=len(rows))
+
+
+def head_to_head(runs: List[dict], family: str, reference: str,
+                 labels: Sequence[str], protocol: str = 'last'
+                 ) -> List[dict]:
+    """The reference method against each other method on its own, paired
+    per seed (the seeds on which both finished): per other method, the
+    differences ``reference - other`` (Δ_TTT points) and how many are wins,
+    ties (within :data:`TIE_POINTS`) and losses."""
+    kind = run_kind(protocol)
+    by_seed: Dict[int, Dict[str, float]] = {}
+    for r in runs:
+        if r['family'] != family or r['kind'] != kind or \
+                r['method'] not in labels:
+            continue
+        v = protocol_view(r, protocol)
+        if v is not None:
+            by_seed.setdefault(r['seed'], {})[r['method']] = v['delta_ttt']
+    out = []
+    for lab in labels:
+        if lab == reference:
+            continue
+        diffs = [(seed, d[reference] - d[lab])
+                 for seed, d in sorted(by_seed.items())
+                 if reference in d and lab in d]
+        if not diffs:
+            continue
+        vals = [x for _, x in diffs]
+        out.append(dict(method=lab, seeds=[s for s, _ in diffs], diffs=vals,
+                        wins=sum(x > TIE_POINTS for x in vals),
+                        ties=sum(abs(x) <= TIE_POINTS for x in vals),
+                        losses=sum(x < -TIE_POINTS for x in vals)))
+    return out

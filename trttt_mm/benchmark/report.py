@@ -17,7 +17,8 @@ from . import decomposition as D
 from .cost import cost_table
 from .figures import fig3, lr_figure
 from .selection import lr_edge
-from .protocols import (TASK_KEYS, TIE_POINTS, common_reference, paired,
+from .protocols import (TASK_KEYS, TIE_POINTS, common_reference,
+                        head_to_head, paired,
                         protocol_view, run_kind)
 from .stats import fmt_ms, mean_std
 
@@ -245,6 +246,39 @@ def paired_section(runs: List[dict], family: str, reference: str,
                     f'{r["diff"]:+.2f} |')
             lines.append('')
     return lines
+
+
+def head_to_head_section(runs: List[dict], family: str, reference: str,
+                        labels: Sequence[str], protocols: Sequence[str],
+                        titles: Dict[str, str]) -> List[str]:
+    """Report lines: the reference against every other method on its own,
+    paired per seed, one column per protocol (mean ± sample std of the
+    difference in Δ_TTT points; wins/ties/losses over the seeds)."""
+    cols = {p: {r['method']: r for r in head_to_head(runs, family, reference,
+                                                        labels, p)}
+            for p in protocols}
+    others = [lab for lab in labels if lab != reference and
+              any(lab in c for c in cols.values())]
+    if not others:
+        return []
+    lines = [f'### {reference} against each method, paired per seed', '',
+             f'{reference}\'s Δ_TTT minus the method\'s, per seed, mean ± '
+             'sample std (points); W/T/L: the seeds on which '
+             f'{reference} is ahead, within {TIE_POINTS:g} points, behind.',
+             '', '| method | ' + ' | '.join(titles[p] for p in protocols)
+             + ' |', '|---|' + '---|' * len(protocols)]
+    for lab in others:
+        cells = []
+        for p in protocols:
+            r = cols[p].get(lab)
+            if r is None:
+                cells.append('—')
+                continue
+            m, sd = mean_std(r['diffs'])
+            cells.append(f'{fmt_ms(m, sd, 2, True)} '
+                         f'({r["wins"]}/{r["ties"]}/{r["losses"]})')
+        lines.append(f'| {lab} | ' + ' | '.join(cells) + ' |')
+    return lines + ['']
 
 
 def selection_table(results: Dict[str, dict], choices: Dict[tuple, dict],
@@ -549,6 +583,8 @@ def build_report(inp: ReportInput) -> str:
                 lines += [f'![Fig. 3, {f}](fig3_{f}.png)', '']
         if ref:
             lines += paired_section(runs, f, ref, labels, protocols)
+            lines += head_to_head_section(runs, f, ref, labels, protocols,
+                                          titles)
     if D.decomposed(methods, all_labels):
         lines += [
             '## Decomposition: statistics only, gradient only, both', '',
