@@ -164,6 +164,33 @@ def test_lr_edge_and_selection_table_mark(tmp_path):
                          str(tmp_path / 'none.png'))
 
 
+def test_a_diverged_rate_bounds_the_grid_and_is_never_chosen(tmp_path):
+    """ActMAD-like: x1e4 diverges. choose() never picks it, lists it; the
+    rate below it is then not on the grid's edge (the grid reached a rate
+    that diverges), the selection table names it and the figure draws
+    it."""
+    lrs = [1e-6, 1e-4, 1e-2]
+    setting = [dict({'optimizer.lr': a, 'steps': 10}) for a in lrs]
+    scores = [(1.0, setting[0]), (2.0, setting[1]), (5.0, setting[2])]
+    bad = {'optimizer.lr': 1.0, 'steps': 10}
+    ch = S.choose(scores, {'optimizer.lr': 1e-4, 'steps': 10}, [bad])
+    assert ch['setting'] == setting[2] and ch['diverged'] == [bad]
+    assert S.lr_edge(ch, 'optimizer.lr') is None
+    assert S.lr_edge(dict(ch, diverged=[]), 'optimizer.lr') == 'high'
+    assert 'diverged' not in S.choose(scores, {})
+    results = {r['id']: r for r in [run('A', 0, 2.0)]}
+    text = R.selection_table(results, {('A', 'mixed'): ch}, [0], ['mixed'],
+                             ['A'], dict(A={}))
+    line = next(x for x in text.splitlines() if '| A |' in x)
+    assert '⚠' not in line
+    assert 'diverged (non-finite predictions): `optimizer-lr=1_steps=10`' \
+        in line
+    png = tmp_path / 'lr.png'
+    assert lr_figure({('A', 'mixed'): ch}, dict(A={}), 'mixed', ['A'],
+                     str(png))
+    assert png.read_bytes()[:4] == b'\x89PNG'
+
+
 def test_per_method_lr_factors_and_checks():
     hs = dict(lr_factors=[1.0], steps=['default'])
     g = S.grid(dict(lr_factors=[1e-2, 1e4]), dict(optimizer=dict(lr=2e-5),

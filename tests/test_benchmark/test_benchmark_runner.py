@@ -88,7 +88,9 @@ def test_selection_stage_reuses_default_runs(tmp_path):
     test runs are reused; TR-TTT's largest learning rate is best: it runs on
     the test target for every seed."""
     cfg = load_benchmark_config(CONFIG, quick=True)
-    top = max(cfg['hparam_selection']['lr_factors'])
+    # TR-TTT's own grid (configs/benchmark/synth.py), else the common one
+    top = max(cfg['methods']['TRTTT'].get('lr_factors')
+              or cfg['hparam_selection']['lr_factors'])
 
     def made_up(spec):
         over = spec.payload['overrides']

@@ -84,6 +84,41 @@ def test_failures_are_records_with_the_log_tail(tmp_path):
     assert 'in the benchmark, reading the results of test/y' in res['error']
 
 
+def test_a_diverged_run_is_a_finished_record_without_delta(tmp_path):
+    """Non-finite adapted predictions (more than the unadapted model's) and
+    no Δ_TTT: a finished run that diverged, cached like any other (not a
+    failure retried on every invocation); Δ_TTT None and no protocol reads
+    it."""
+    from trttt_mm.benchmark.protocols import protocol_view
+    metrics = {'semseg/mIoU': 0.5, 'depth/rmse': 1e30,
+               'semseg/nonfinite': 10.0, 'depth/nonfinite': 40.0,
+               'base/semseg/nonfinite': 0.0, 'base/depth/nonfinite': 0.0,
+               'ttt/steps': 2.0, 'ttt/nonfinite_skips': 2.0}
+    assert St.diverged(metrics)
+    assert not St.diverged({'semseg/nonfinite': 3.0,
+                            'base/semseg/nonfinite': 3.0})
+    assert not St.diverged({'semseg/mIoU': 1.0})
+    out = tmp_path / 'metrics.json'
+    info = dict(id='val/mixed/A/seed0/lr=1', kind='val', method='A')
+    spec = St.UnitSpec(info['id'], 'test', dict(k=9), str(tmp_path), info,
+                       dict(info=info, cmd=write_files({str(out): metrics}),
+                            log=str(tmp_path / 't.log'),
+                            metrics_out=str(out),
+                            curve=str(tmp_path / 'c.json'),
+                            overrides={'optimizer': {'lr': 1.0}},
+                            batch_size=8, num_images=32,
+                            min_fraction=0.25))
+    res = St.execute_unit(spec)
+    assert res['status'] == 'done' and res['diverged'] is True
+    assert res['delta_ttt'] is None and res['best_step'] is None
+    assert res['nonfinite'] == {'semseg/nonfinite': 10.0,
+                                'depth/nonfinite': 40.0}
+    assert res['nonfinite_skips'] == 2.0
+    assert read_done(str(tmp_path), dict(k=9)) == res
+    assert protocol_view(res, 'last') is None
+    assert protocol_view(res, 'best') is None
+
+
 def test_source_steps_and_missing_checkpoint(tmp_path):
     ckpt = tmp_path / 'iter_2.pth'
     info = dict(kind='source', source='plain', seed=0, config='c.py')

@@ -106,6 +106,7 @@ def lr_figure(choices: dict, methods: dict, family: str,
     colours = plt.get_cmap('tab20').colors
     fig, ax = plt.subplots(figsize=(8.4, 4.2), dpi=110)
     drawn = 0
+    crosses = []  # (learning rate, colour) of the settings that diverged
     for i_label, label in enumerate(labels):
         ch = choices.get((label, family))
         lr_key = (methods.get(label) or {}).get('lr_key', 'optimizer.lr')
@@ -115,6 +116,8 @@ def lr_figure(choices: dict, methods: dict, family: str,
         if len(pts) < 2:
             continue
         colour = colours[(2 * i_label) % 20 + (i_label // 10) % 2]
+        crosses += [(float(c[lr_key]), colour)
+                    for c in ch.get('diverged') or [] if lr_key in c]
         edge = lr_edge(ch, lr_key)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker='o', ms=3,
                 color=colour, ls=('-', '--', '-.', ':')[i_label % 4],
@@ -131,6 +134,15 @@ def lr_figure(choices: dict, methods: dict, family: str,
         plt.close(fig)
         return False
     ax.set_xscale('log')
+    if crosses:
+        # at the bottom of the axis: a diverged run has no Δ_TTT
+        low = ax.get_ylim()[0]
+        for x, colour in crosses:
+            ax.plot([x], [low], marker='x', ms=8, mew=2, color=colour,
+                    clip_on=False, zorder=5)
+        ax.plot([], [], marker='x', ls='none', color='k',
+                label='× diverged (non-finite predictions)')
+        ax.set_ylim(bottom=low)
     ax.axhline(0.0, color='k', lw=0.8)
     ax.set_xlabel('learning rate (each method\'s own key; log scale)')
     ax.set_ylabel('validation Δ_TTT (%)')

@@ -91,7 +91,7 @@ def protocol_view(run: dict, protocol: str) -> Optional[dict]:
     a protocol (``last``/``selected``: the whole stream; ``best``: the
     best-step point); None when the run did not finish or has no such
     point."""
-    if run.get('status') != 'done':
+    if run.get('status') != 'done' or run.get('diverged'):
         return None
     if protocol in ('last', 'selected'):
         return dict(adapted=run['adapted'], per_task=run['per_task'],

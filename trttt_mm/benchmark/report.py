@@ -17,6 +17,7 @@ from . import decomposition as D
 from .cost import cost_table
 from .figures import fig3, lr_figure
 from .selection import lr_edge
+from .selection import tag as selection_tag
 from .protocols import (TASK_KEYS, TIE_POINTS, common_reference,
                         head_to_head, paired,
                         protocol_view, run_kind)
@@ -321,6 +322,9 @@ def selection_table(results: Dict[str, dict], choices: Dict[tuple, dict],
                                       else '')
             spec = (methods or {}).get(lab, {})
             tag += edge_note(lr_edge(ch, spec.get('lr_key', 'optimizer.lr')))
+            if ch.get('diverged'):
+                tag += '; diverged (non-finite predictions): ' + ', '.join(
+                    f'`{selection_tag(c)}`' for c in ch['diverged'])
             lines.append(
                 f'| {f} | {lab} | {tag} | '
                 f'{ch["validation_delta"]:+.2f} | '

@@ -108,6 +108,8 @@ class Benchmark:
         extra = ''
         if res.get('status') == 'done' and res.get('delta_ttt') is not None:
             extra = f"  Δ_TTT {res['delta_ttt']:+.2f} %"
+        elif res.get('diverged'):
+            extra = '  DIVERGED (non-finite predictions)'
         elif res.get('status') == 'failed':
             extra = f"  FAILED ({res.get('error', '')[:120]})"
         how = 'cached' if cached else f"{res.get('wall_s', 0):.0f}s"
@@ -477,15 +479,20 @@ class Benchmark:
             defaults = self.method_defaults(lab)
             for f in families:
                 deltas: Dict[str, list] = {}
+                diverged = []
                 for c in grids[lab]:
                     t = selection.tag(c)
                     vals = [results.get(
                         self.keys.method_id(lab, seed, f, 'val', t))
                         for seed in sel_seeds]
-                    deltas[t] = [v['delta_ttt'] for v in vals
-                                 if v and v.get('status') == 'done']
+                    done = [v for v in vals if v and v.get('status') == 'done']
+                    deltas[t] = [v['delta_ttt'] for v in done
+                                 if not v.get('diverged')]
+                    if any(v.get('diverged') for v in done):
+                        diverged.append(c)
                 choice = selection.choose(selection.score_grid(
-                    grids[lab], deltas, len(sel_seeds)), defaults)
+                    grids[lab], deltas, len(sel_seeds)), defaults,
+                    diverged)
                 if choice is not None:
                     choices[(lab, f)] = choice
         return choices

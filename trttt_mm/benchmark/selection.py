@@ -91,13 +91,17 @@ def lr_edge(choice: Optional[dict], lr_key: Optional[str]) -> Optional[str]:
     """Whether the selected learning rate sits on an edge of the grid that
     finished: ``'low'`` (the smallest), ``'high'`` (the largest) or None
     (inside, no learning rate, or a one-value grid). A selection on an edge
-    may be cut off by the grid: the best value can lie beyond it."""
+    may be cut off by the grid: the best value can lie beyond it. A rate
+    whose runs diverged bounds the grid too (the best value is not beyond
+    a diverging one)."""
     if not choice or not lr_key or lr_key not in (choice.get('setting')
                                                   or {}):
         return None
     lrs = sorted({float(g['setting'][lr_key])
                   for g in choice.get('grid') or []
-                  if lr_key in g['setting']})
+                  if lr_key in g['setting']} |
+                 {float(c[lr_key]) for c in choice.get('diverged') or []
+                  if lr_key in c})
     if len(lrs) < 2:
         return None
     v = float(choice['setting'][lr_key])
@@ -167,13 +171,20 @@ def score_grid(grid_: Sequence[dict],
 
 
 def choose(scores: Sequence[Tuple[float, dict]],
-           defaults: dict) -> Optional[dict]:
+           defaults: dict,
+           diverged: Sequence[dict] = ()) -> Optional[dict]:
     """The setting with the best mean validation Δ_TTT (ties within
     :data:`TIE_TOLERANCE` go to the default setting).
 
+    Args:
+        scores: (mean validation Δ_TTT, setting) of the finished settings.
+        defaults: the method's default setting.
+        diverged: the settings whose validation runs diverged (non-finite
+            predictions): never chosen, listed in the choice.
+
     Returns:
-        ``dict(setting, tag, validation_delta, grid, default)`` or None when
-        no setting finished.
+        ``dict(setting, tag, validation_delta, grid, default)`` (and
+        ``diverged`` when some did) or None when no setting finished.
     """
     if not scores:
         return None
@@ -185,4 +196,6 @@ def choose(scores: Sequence[Tuple[float, dict]],
                 validation_delta=max(x[0] for x in scores),
                 grid=[dict(setting=c, validation_delta=v)
                       for v, c in scores],
-                default=is_default(defaults, best))
+                default=is_default(defaults, best),
+                **({'diverged': [dict(c) for c in diverged]}
+                   if diverged else {}))

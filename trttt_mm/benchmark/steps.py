@@ -136,15 +136,38 @@ def _eval(spec: UnitSpec) -> dict:
                 **r)
 
 
+def diverged(metrics: dict) -> bool:
+    """Whether a test run's metrics say the adapted model predicted
+    non-finite values where the unadapted one did not (``<task>/nonfinite``
+    above ``base/<task>/nonfinite``)."""
+    return any(
+        k.endswith('/nonfinite') and not k.startswith('base/') and
+        (metrics[k] or 0) > (metrics.get(f'base/{k}') or 0)
+        for k in metrics)
+
+
 def _test(spec: UnitSpec) -> dict:
     p = spec.payload
     r = call(p['cmd'], p['log'], p.get('threads'))
     out = p['metrics_out']
     m = read_json(out)
     curve = read_json(p['curve'])
+    b, n_img = p['batch_size'], p['num_images']
+    if m and 'delta_ttt' not in m and diverged(m):
+        # the adapted model predicts non-finite values: a finished run of a
+        # setting that diverges (e.g. a learning rate at the top of a
+        # grid), recorded as such and not run again
+        return dict(
+            p['info'], overrides=p['overrides'], diverged=True,
+            delta_ttt=None, best_step=None,
+            nonfinite={k: m[k] for k in m if k.endswith('/nonfinite')
+                       and not k.startswith('base/')},
+            steps=m.get('ttt/steps'),
+            nonfinite_skips=m.get('ttt/nonfinite_skips'),
+            adapted={}, base={}, per_task={}, curve=[],
+            num_images=n_img, batch_size=b, **r)
     if not m or 'delta_ttt' not in m:
         raise StepFailed(f'{spec.rid}: no Δ_TTT in {out}')
-    b, n_img = p['batch_size'], p['num_images']
     points = curve_points(curve or {}, b, n_img, p.get('passes'))
     spb = [q['steps'] for q in points]
     spb = [y - x for x, y in zip([0] + spb[:-1], spb)]
