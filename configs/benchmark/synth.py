@@ -82,7 +82,15 @@ methods = dict(
     NormStatsX10=dict(hook='NormStatsHook', source='plain',
                       overrides=dict(passes=10), lr_key='momentum',
                       steps_key='passes'),
-    TENT=dict(hook='TENTHook', source='plain'),
+    # TENT normalises with each batch's own statistics (it forgets the
+    # running ones): its statistics-only control is TENT without a gradient
+    # (learning rate 0), its gradient-only variant keeps the source
+    # statistics (running_stats='update' with the norm layers in eval mode)
+    TENT=dict(hook='TENTHook', source='plain',
+              grad_overrides=dict(running_stats='update')),
+    TENTStats=dict(hook='TENTHook', source='plain',
+                   overrides=dict(optimizer=dict(lr=0.0)), lr_key=None,
+                   decomposition=False),
     TIPI=dict(hook='TIPIHook', source='plain', lr_key='lr_per_sample'),
     ActMAD=dict(hook='ActMADHook', source='actmad'),
     TTT=dict(hook='TTTHook', source='ttt'),

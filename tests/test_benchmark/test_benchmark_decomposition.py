@@ -46,13 +46,45 @@ def test_expand_generates_both_variants_of_every_gradient_method():
     assert D.expand(METHODS, False) == METHODS
 
 
+def test_a_method_may_name_its_own_controls():
+    """TENT forgets the running statistics: its statistics-only control is
+    TENT with learning rate 0 (the config's entry, kept, not generated),
+    and its gradient-only variant also keeps the source statistics
+    (grad_overrides merged after norm_mode='eval'); the other methods'
+    variants are as before (their cache keys too)."""
+    methods = dict(
+        METHODS,
+        TENT=dict(hook='TENTHook', source='plain',
+                  grad_overrides=dict(running_stats='update')),
+        TENTStats=dict(hook='TENTHook', source='plain',
+                       overrides=dict(optimizer=dict(lr=0.0)), lr_key=None,
+                       decomposition=False))
+    m = D.expand(methods, True)
+    assert m['TENTStats']['hook'] == 'TENTHook'
+    assert m['TENTStats']['overrides'] == dict(optimizer=dict(lr=0.0))
+    assert not D.generated(m, 'TENTStats')
+    assert m['TENTGrad']['overrides'] == dict(norm_mode='eval',
+                                              running_stats='update')
+    assert 'grad_overrides' not in m['TENTGrad']
+    assert m['TENT']['parts'] == dict(stats='TENTStats', grad='TENTGrad')
+    assert m['TRTTTGrad']['overrides'] == dict(optimizer=dict(lr=1e-3),
+                                               norm_mode='eval')
+    # TENTStats is no method of its own to decompose
+    assert 'TENTStatsGrad' not in m
+
+
 def test_expand_errors_name_the_entry():
     with pytest.raises(SystemExit, match='decomposition must be true or '
                        'false'):
         D.expand(METHODS, 'yes')
     bad = dict(METHODS, TENTStats=dict(hook='NormStatsHook', source='ttt'))
     with pytest.raises(SystemExit, match='methods.TENTStats exists but is '
-                       "not NormStatsHook on source 'plain'"):
+                       "neither NormStatsHook nor TENTHook on source "
+                       "'plain'"):
+        D.expand(bad, True, 'b.py')
+    bad = dict(METHODS, TENTStats=dict(hook='TIPIHook', source='plain'))
+    with pytest.raises(SystemExit, match='neither NormStatsHook nor '
+                       'TENTHook'):
         D.expand(bad, True, 'b.py')
     bad = dict(METHODS, TENTGrad=dict(hook='TENTHook', source='plain'))
     with pytest.raises(SystemExit, match='methods.TENTGrad exists'):
@@ -225,27 +257,27 @@ def test_runner_variants_follow_the_selected_setting(tmp_path):
     ex = MadeUpExecutor(made_up)
     b = Benchmark(cfg, CONFIG, str(tmp_path), 1, 1, True, False, 'cpu',
                   executor=ex)
-    steps = b.method_defaults('TENT')['steps']
-    assert b.method_defaults('TENTStats')['passes'] == steps
-    assert b.method_defaults('TENTGrad')['norm_mode'] == 'eval'
-    b.record('source/plain/seed0', dict(id='source/plain/seed0',
+    steps = b.method_defaults('TTT')['steps']
+    assert b.method_defaults('TTTStats')['passes'] == steps
+    assert b.method_defaults('TTTGrad')['norm_mode'] == 'eval'
+    b.record('source/ttt/seed0', dict(id='source/ttt/seed0',
                                         status='done', checkpoint='x.pth'))
-    b.record('test/mixed/TENTStats/seed0',
-             dict(id='test/mixed/TENTStats/seed0', status='done',
+    b.record('test/mixed/TTTStats/seed0',
+             dict(id='test/mixed/TTTStats/seed0', status='done',
                   delta_ttt=3.0))
-    labels = ['TENT', 'TENTStats', 'TENTGrad']
+    labels = ['TTT', 'TTTStats', 'TTTGrad']
     grids = {lab: b.grid(lab) for lab in labels}
-    assert grids['TENTStats'] == grids['TENTGrad'] == []
+    assert grids['TTTStats'] == grids['TTTGrad'] == []
     b.select_hparams(['mixed'], [0], labels, grids)
-    assert not [r for r in ex.ran if r.startswith('val/') and 'TENTG' in r]
-    lr = b.method_defaults('TENT')['optimizer']['lr']
-    tag = b.choices[('TENT', 'mixed')]['tag']
-    assert b.choices[('TENT', 'mixed')]['setting']['optimizer.lr'] == \
+    assert not [r for r in ex.ran if r.startswith('val/') and 'TTTG' in r]
+    lr = b.method_defaults('TTT')['optimizer']['lr']
+    tag = b.choices[('TTT', 'mixed')]['tag']
+    assert b.choices[('TTT', 'mixed')]['setting']['optimizer.lr'] == \
         pytest.approx(top * lr)
-    grad = b.results[f'selected/mixed/TENTGrad/seed0/{tag}']
+    grad = b.results[f'selected/mixed/TTTGrad/seed0/{tag}']
     assert grad['overrides']['optimizer']['lr'] == pytest.approx(top * lr)
     assert grad['overrides']['norm_mode'] == 'eval'
     # the selected steps are the default ones: the control's test run
-    stats = b.results[f'selected/mixed/TENTStats/seed0/passes={steps}']
-    assert stats['reused'] == 'test/mixed/TENTStats/seed0'
-    assert ('TENTGrad', 'mixed') not in b.choices
+    stats = b.results[f'selected/mixed/TTTStats/seed0/passes={steps}']
+    assert stats['reused'] == 'test/mixed/TTTStats/seed0'
+    assert ('TTTGrad', 'mixed') not in b.choices

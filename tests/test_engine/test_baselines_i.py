@@ -385,6 +385,42 @@ class TestBaselinesI(HookTestCase):
 
 
 # ------------------------------------------------------- unit-level checks
+def test_tent_can_keep_its_source_statistics():
+    """TENT forgets the running statistics (each batch normalised with its
+    own); running_stats='update' with norm_mode='eval' (the benchmark's
+    gradient-only TENT) keeps them: the layers normalise with the source
+    statistics, which one step does not move, and the affine parameters
+    still get the entropy's gradient."""
+    model = MODELS.build(small_model_cfg(False, False))
+    bns = [m for m in model.modules()
+           if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    hook = TENTHook()
+    _Mechanics(hook, model)
+    assert all(not m.track_running_stats and m.running_mean is None
+               for m in bns)
+    hook.teardown(None, model)
+    assert all(m.track_running_stats and m.running_mean is not None
+               for m in bns)
+    stats = _bn_stats(model)
+    params = _params(model)
+    hook = TENTHook(running_stats='update', norm_mode='eval')
+    mech = _Mechanics(hook, model)
+    assert hook.norm_policy.running_stats == 'update'
+    assert all(m.track_running_stats for m in bns)
+    data = model.data_preprocessor(make_batch(n=2, h=32, w=32), False)
+    mech.step(data)
+    assert not any(m.training for m in bns)
+    after = _bn_stats(model)
+    assert all(torch.equal(after[k][0], stats[k][0]) and
+               torch.equal(after[k][1], stats[k][1]) for k in stats)
+    changed = _changed(model, params)
+    assert changed and all(k.endswith(('weight', 'bias')) for k in changed)
+    hook.teardown(None, model)
+    with pytest.raises(ValueError, match="running statistics must be one "
+                       r"of \('update', 'forget'\), got 'keep'"):
+        TENTHook(running_stats='keep')
+
+
 def test_tent_reproduces_the_official_update():
     """A 1x1-conv + BN + 1x1-conv model: the loss after TENT's
     configuration, the gradients of γ and β, and the loss after one Adam

@@ -7,9 +7,14 @@ method's own entry:
 
 - ``<label>Stats``, *statistics only*: ``NormStatsHook`` on the method's own
   source model, as many statistics passes per batch as the method's steps,
-  no gradient;
+  no gradient (a config may name its own control instead: an entry
+  ``<label>Stats`` on the same source, ``NormStatsHook`` or the method's
+  hook without a gradient, e.g. TENT with learning rate 0, whose statistics
+  are each batch's own);
 - ``<label>Grad``, *gradient only*: the method itself with frozen statistics
-  (``norm_mode='eval'``), the same learning rate and steps.
+  (``norm_mode='eval'``, plus the method's ``grad_overrides``, e.g. TENT's
+  ``running_stats='update'``: it keeps its source statistics), the same
+  learning rate and steps.
 
 With the method itself (*both*) they give, per seed and against the same
 base (the same source model on the same batches), the interaction
@@ -72,13 +77,13 @@ def expand(methods: Dict[str, dict], enabled, where: str = 'config'
         stats_label = label + SUFFIX['stats']
         given = methods.get(stats_label)
         if given is not None:
-            if given.get('hook') != STATS_HOOK or \
+            if given.get('hook') not in (STATS_HOOK, spec.get('hook')) or \
                     given.get('source') != spec.get('source'):
                 raise SystemExit(
-                    f'{where}: methods.{stats_label} exists but is not '
-                    f'{STATS_HOOK} on source {spec.get("source")!r}; the '
-                    f'decomposition of {label} needs that name for its '
-                    'statistics-only control')
+                    f'{where}: methods.{stats_label} exists but is neither '
+                    f'{STATS_HOOK} nor {spec.get("hook")} on source '
+                    f'{spec.get("source")!r}; the decomposition of {label} '
+                    'needs that name for its statistics-only control')
             out[stats_label] = dict(given, variant=dict(of=label,
                                                         part='stats',
                                                         generated=False))
@@ -93,9 +98,11 @@ def expand(methods: Dict[str, dict], enabled, where: str = 'config'
             raise SystemExit(f'{where}: methods.{grad_label} exists; the '
                              f'decomposition of {label} generates that name '
                              '(its gradient-only variant)')
-        grad = {k: v for k, v in spec.items() if k not in ('parts', )}
-        grad['overrides'] = merge(spec.get('overrides') or {},
-                                  dict(norm_mode='eval'))
+        grad = {k: v for k, v in spec.items()
+                if k not in ('parts', 'grad_overrides')}
+        grad['overrides'] = merge(
+            spec.get('overrides') or {},
+            merge(dict(norm_mode='eval'), spec.get('grad_overrides') or {}))
         grad['variant'] = dict(of=label, part='grad', generated=True)
         out[grad_label] = grad
         parts['grad'] = grad_label

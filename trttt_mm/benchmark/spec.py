@@ -34,7 +34,7 @@ SOURCE_SCHEMA = dict(config=str, from_source=(str, NONE),
 METHOD_SCHEMA = dict(hook=str, source=str, overrides=ANY,
                      lr_key=(str, NONE), steps_key=(str, NONE), grid=ANY,
                      lr_factors=list, decomposition=bool, variant=ANY,
-                     parts=ANY)
+                     parts=ANY, grad_overrides=dict)
 SLURM_SCHEMA = dict(partition=(str, NONE), gpus_per_node=int,
                     cpus_per_task=int, mem_gb=NUMBER, timeout_min=int,
                     array_parallelism=int, account=(str, NONE),

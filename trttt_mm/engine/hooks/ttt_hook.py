@@ -128,6 +128,9 @@ class BaseTTTHook(Hook):
         restore_after: Put the source weights back after the test loop.
         log_interval: Log the test-time loss every this many batches.
         seed: Seed of the hook's random generator (masks, views), or None.
+        running_stats: ``'update'`` or ``'forget'`` (see
+            :class:`~.norm_policy.NormPolicy`); None: the method's own
+            (:attr:`running_stats`: TENT forgets them, the others update).
 
     Non-finite guard: when the loss, a branch output, a norm-layer buffer, a
     gradient or a parameter after the update is not finite in a step, the
@@ -164,6 +167,7 @@ class BaseTTTHook(Hook):
                  restore_after: bool = True,
                  log_interval: int = 1,
                  seed: Optional[int] = 0,
+                 running_stats: Optional[str] = None,
                  **kwargs):
         where = type(self).__name__
         moved = {'eval_source', 'curve'} & set(kwargs)
@@ -177,6 +181,10 @@ class BaseTTTHook(Hook):
         if reset not in RESET_POLICIES:
             raise ValueError(f'{where}.reset: unknown policy {reset!r}; '
                              f'expected one of {RESET_POLICIES}')
+        if running_stats is not None:
+            # e.g. TENT with its source statistics kept (the benchmark's
+            # gradient-only variant of it)
+            self.running_stats = running_stats
         self.norm_policy = NormPolicy(
             adapt=norm_mode, predict=predict_norm_mode, scope=norm_scope,
             running_stats=self.running_stats, where=where)
