@@ -249,6 +249,11 @@ def paired_section(runs: List[dict], family: str, reference: str,
     return lines
 
 
+#: Column titles of the protocols where the full titles are too long.
+SHORT_TITLES = dict(last='last', best='best step (oracle)',
+                    selected='selected')
+
+
 def head_to_head_section(runs: List[dict], family: str, reference: str,
                         labels: Sequence[str], protocols: Sequence[str],
                         titles: Dict[str, str]) -> List[str]:
@@ -266,7 +271,8 @@ def head_to_head_section(runs: List[dict], family: str, reference: str,
              f'{reference}\'s Δ_TTT minus the method\'s, per seed, mean ± '
              'sample std (points); W/T/L: the seeds on which '
              f'{reference} is ahead, within {TIE_POINTS:g} points, behind.',
-             '', '| method | ' + ' | '.join(titles[p] for p in protocols)
+             '', '| method | ' + ' | '.join(SHORT_TITLES.get(p, titles[p])
+                                           for p in protocols)
              + ' |', '|---|' + '---|' * len(protocols)]
     for lab in others:
         cells = []
