@@ -121,6 +121,13 @@ def test_resolve_leaves_a_method_without_config_alone():
     assert 'overrides' not in m['TENTStats']
 
 
+def test_huge_values_are_written_in_scientific_notation():
+    from trttt_mm.benchmark.stats import fmt_ms
+    assert fmt_ms(-3.2e23, 4.5e23, 2, True) == '-3.2e+23 ± 4.5e+23'
+    assert fmt_ms(12.345, 1.0, 2, True) == '+12.35 ± 1.00'
+    assert fmt_ms(None, None) == '—'
+
+
 def test_interaction_is_paired_per_seed():
     views = dict(stats={0: 10.0, 1: 12.0, 2: 50.0},
                  grad={0: 1.0, 1: -2.0},
@@ -139,7 +146,8 @@ def test_decomposition_table():
             run('TRTTTGrad', 0, 1.0), run('TRTTTGrad', 1, -2.0),
             run('TENT', 0, 5.0), run('TENTStats', 0, 5.0),
             run('TRTTT', 0, 20.0, kind='selected'),
-            run('TRTTTStats', 0, 10.0, kind='selected'),
+            # the config's own control, at its own selected momentum
+            run('TRTTTStats', 0, 30.0, kind='selected'),
             run('TRTTTGrad', 0, 8.0, kind='selected')]
     text = R.decomposition_table(runs, m, ['mixed'], list(m), 'last')
     row = next(line for line in text.splitlines()
@@ -150,6 +158,8 @@ def test_decomposition_table():
                    '+11.00 ± 2.83 | +0.50 ± 2.12 | 2 |')
     assert '| TENT |' not in text  # its gradient-only run is missing
     sel = R.decomposition_table(runs, m, ['mixed'], list(m), 'selected')
+    # the selected protocol reads TRTTTStats (a control with a grid of its
+    # own) at its default: seed 0's test run (10), not its selection (30)
     assert ('| TRTTT | mixed | +10.00 ± 0.00 | +8.00 ± 0.00 | +20.00 ± 0.00 '
             '| +2.00 ± 0.00 | 1 |') in sel
     best = R.decomposition_table(runs, m, ['mixed'], list(m), 'best')

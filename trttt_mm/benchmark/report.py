@@ -367,11 +367,18 @@ def decomposition_table(runs: List[dict], methods: Dict[str, dict],
             views: Dict[str, Dict[int, float]] = {}
             for part, pl in part_labels.items():
                 views[part] = {}
+                # a control the config names itself (e.g. TRTTTStats) has a
+                # grid of its own: in the selected protocol its default
+                # setting (the method's default steps, its norm momentum)
+                # is the control, not its own selection
+                own = part == 'stats' and protocol == 'selected' and \
+                    not D.generated(methods, pl)
+                k_part, p_part = ('test', 'last') if own else (kind, protocol)
                 for r in runs:
                     if r['family'] != f or r['method'] != pl or \
-                            r['kind'] != kind:
+                            r['kind'] != k_part:
                         continue
-                    v = protocol_view(r, protocol)
+                    v = protocol_view(r, p_part)
                     if v is not None:
                         views[part][r['seed']] = v['delta_ttt']
             vals = D.seed_values(views)
@@ -600,10 +607,13 @@ def build_report(inp: ReportInput) -> str:
             '## Decomposition: statistics only, gradient only, both', '',
             'Per gradient method: its statistics-only control (NormStatsHook '
             'on its own source model, as many statistics passes per batch as '
-            'its steps, no gradient), its gradient-only variant (the method '
+            'its steps, no gradient; or the control the config names, e.g. '
+            'TENT at learning rate 0, which normalises each batch with its '
+            'own statistics), its gradient-only variant (the method '
             "with frozen norm statistics, `norm_mode='eval'`, same learning "
             'rate and steps; in the *selected* protocol both follow the '
-            "method's selected setting) and the method itself; interaction "
+            "method's selected setting, and a control with a grid of its own "
+            'is read at its default) and the method itself; interaction '
             '= both − statistics only − gradient only, per seed (Δ_TTT '
             'points; every Δ_TTT against the same source model on the same '
             'batches). Mean ± sample std over the seeds on which all three '

@@ -14,9 +14,17 @@ def mean_std(values: Sequence[Optional[float]]):
     return m, s
 
 
+#: From this magnitude on a value is written in scientific notation (a run
+#: whose predictions blew up to huge but finite errors).
+HUGE = 1e5
+
+
 def fmt_ms(m, s, digits: int = 2, signed: bool = False) -> str:
-    """``m ± s`` with ``digits`` decimals (``—`` when ``m`` is None)."""
+    """``m ± s`` with ``digits`` decimals (``—`` when ``m`` is None;
+    scientific notation from :data:`HUGE` on)."""
     if m is None:
         return '—'
     sign = '+' if signed else ''
+    if abs(m) >= HUGE or abs(s) >= HUGE:
+        return f'{m:{sign}.1e} ± {s:.1e}'
     return f'{m:{sign}.{digits}f} ± {s:.{digits}f}'
