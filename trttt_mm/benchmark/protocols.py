@@ -113,21 +113,28 @@ def common_reference(evals: Sequence[dict],
             r['family'] != 'source_val'}
 
 
+def deltas_by_seed(runs: List[dict], family: str, labels: Sequence[str],
+                   protocol: str) -> Dict[int, Dict[str, float]]:
+    """seed -> method -> Δ_TTT of the finished runs of ``labels`` on
+    ``family`` in ``protocol``."""
+    kind = run_kind(protocol)
+    by_seed: Dict[int, Dict[str, float]] = {}
+    for r in runs:
+        if r['family'] != family or r['kind'] != kind or \
+                r['method'] not in labels:
+            continue
+        v = protocol_view(r, protocol)
+        if v is not None:
+            by_seed.setdefault(r['seed'], {})[r['method']] = v['delta_ttt']
+    return by_seed
+
+
 def paired(runs: List[dict], family: str, reference: str,
            labels: Sequence[str], protocol: str = 'last') -> dict:
     """Per seed: the reference method's Δ_TTT minus the best other method's
     (the methods that finished on that seed); a win when the difference is
     above :data:`TIE_POINTS`, a tie within it."""
-    kind = run_kind(protocol)
-    by_seed: Dict[int, Dict[str, float]] = {}
-    for r in runs:
-        if r['family'] != family or r['kind'] != kind:
-            continue
-        if r['method'] not in labels:
-            continue
-        v = protocol_view(r, protocol)
-        if v is not None:
-            by_seed.setdefault(r['seed'], {})[r['method']] = v['delta_ttt']
+    by_seed = deltas_by_seed(runs, family, labels, protocol)
     rows = []
     for seed in sorted(by_seed):
         d = by_seed[seed]
@@ -153,15 +160,7 @@ def head_to_head(runs: List[dict], family: str, reference: str,
     per seed (the seeds on which both finished): per other method, the
     differences ``reference - other`` (Δ_TTT points) and how many are wins,
     ties (within :data:`TIE_POINTS`) and losses."""
-    kind = run_kind(protocol)
-    by_seed: Dict[int, Dict[str, float]] = {}
-    for r in runs:
-        if r['family'] != family or r['kind'] != kind or \
-                r['method'] not in labels:
-            continue
-        v = protocol_view(r, protocol)
-        if v is not None:
-            by_seed.setdefault(r['seed'], {})[r['method']] = v['delta_ttt']
+    by_seed = deltas_by_seed(runs, family, labels, protocol)
     out = []
     for lab in labels:
         if lab == reference:
