@@ -13,7 +13,8 @@ install:
 demo: install
 	$(PY) tools/run_demo.py --work-dir work_dirs/demo
 
-# The unit and end-to-end test suite (CPU, < 15 minutes on 2 cores).
+# The unit and end-to-end test suite (CPU, < 10 minutes on 2 cores;
+# `pytest -m benchmark tests` runs the benchmark tier it leaves out).
 test: install
 	$(PY) -m pytest -q -m "not benchmark" tests
 

@@ -561,12 +561,13 @@ def test_model_without_batch_norm(bench, tmp_path):
 #: the parameters its objective cannot reach (``decode_head.conv_seg``: after
 #: the last batch-norm layer); two batches per process reach that update.
 @pytest.mark.dist
-@pytest.mark.parametrize('hook', HOOKS)
+@pytest.mark.parametrize('hook', HOOKS[1:])
 def test_two_process_plain_segmentor(hook, trained, bench, tmp_path):
-    """Each head-free hook on the plain mmseg model under DDP (2 CPU
+    """The gradient hooks on the plain mmseg model under DDP (2 CPU
     processes, two batches each): the adapter's forward goes through the
     wrapped model in tensor mode, and IoUMetric's numbers, the base and
-    Δ_TTT come back."""
+    Δ_TTT come back. (NormStatsHook, no gradient, runs under DDP on the
+    multi-task model in tests/test_tools/test_baselines_i_e2e.py.)"""
     import os
     import subprocess
     import sys
@@ -587,7 +588,7 @@ def test_two_process_plain_segmentor(hook, trained, bench, tmp_path):
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     metrics = json.load(open(out))
     # 8 images, 2 processes x batch 2: two batches each, a step each
-    assert metrics['ttt/steps'] == (0 if hook == 'NormStatsHook' else 2)
+    assert metrics['ttt/steps'] == 2
     # the unadapted model on the whole target: the single-process numbers
     assert metrics['base/mIoU'] == trained['base']['mIoU']
     assert math.isfinite(metrics['delta_ttt'])

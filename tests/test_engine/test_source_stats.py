@@ -59,15 +59,13 @@ def test_source_stats_on_the_demo_model(tmp_path):
     """The demo config plus a statistics head: the tool fills it from the
     training data (a small synthetic benchmark) and writes a new checkpoint
     that loads strictly; the input checkpoint is untouched."""
+    import runpy
     import subprocess
     import sys
+    from trttt_mm.datasets.synthetic.benchmark import generate_benchmark
     data = tmp_path / 'synth'
-    subprocess.run([
-        sys.executable, osp.join(ROOT, 'tools/data/make_synthetic.py'),
-        '--out', str(data), '--num-train', '6', '--num-val', '2',
-        '--num-target-train', '2', '--num-target-val', '2', '--height', '48',
-        '--width', '64', '--quiet'
-    ], check=True, cwd=ROOT)
+    generate_benchmark(str(data), num_train=6, num_val=2, num_target_train=2,
+                       num_target_val=2, height=48, width=64, progress=False)
     cfg = Config.fromfile(osp.join(ROOT, 'configs/trttt/synth_t2n.py'))
     cfg.model.aux_heads['stats'] = dict(type='FeatureStatsHead', in_index=-1)
     for split in ('train_dataloader', ):
@@ -88,11 +86,12 @@ def test_source_stats_on_the_demo_model(tmp_path):
     assert loaded['meta']['source_stats']['batches'] == 2  # 6 images / 4
     assert float(loaded['state_dict']['aux_heads.stats.stats_count']) == 6
     model.load_state_dict(loaded['state_dict'])  # strict
-    # --out is never overwritten silently
-    proc = subprocess.run([sys.executable, tool, str(cfg_path), str(ckpt),
-                           '--out', str(out)], cwd=ROOT, capture_output=True,
-                          text=True)
-    assert proc.returncode != 0 and 'exists' in proc.stderr
+    # --out is never overwritten silently (the tool's main, in-process)
+    main = runpy.run_path(tool)['main']
+    with pytest.raises(SystemExit, match='exists; pass --overwrite'):
+        main([str(cfg_path), str(ckpt), '--out', str(out)])
+    assert float(torch.load(out, weights_only=True)['state_dict'][
+        'aux_heads.stats.stats_count']) == 6
 
 
 def test_source_stats_partial_load(tmp_path):

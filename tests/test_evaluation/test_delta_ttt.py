@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import subprocess
 import sys
@@ -59,11 +60,24 @@ def test_delta_ttt_errors(base, adapted, keys, match):
 
 
 def run_cli(*args):
+    """The tool as a separate process (once: the import costs seconds)."""
     return subprocess.run([sys.executable, str(CLI), *map(str, args)],
                           capture_output=True, text=True, timeout=120)
 
 
-def test_cli(tmp_path):
+def call_cli(capsys, *args):
+    """The tool's ``main`` in this process: ``(returncode, stdout,
+    stderr)``."""
+    spec = importlib.util.spec_from_file_location('delta_ttt_cli', CLI)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    capsys.readouterr()
+    rc = mod.main([str(a) for a in args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_cli(tmp_path, capsys):
     base, adapted = tmp_path / 'base.json', tmp_path / 'adapted.json'
     base.write_text(json.dumps(BASE))
     adapted.write_text(json.dumps({'metrics': ADAPTED}))  # tolerated wrapper
@@ -73,16 +87,17 @@ def test_cli(tmp_path):
     assert out['delta_ttt'] == pytest.approx(10.0)
     assert out['per_task']['depth/rmse'] == pytest.approx(10.0)
 
-    proc = run_cli(base, adapted, '--keys', 'semseg/aAcc')
-    assert proc.returncode == 0, proc.stderr
-    assert 'semseg/aAcc' in proc.stdout and '-10.00' in proc.stdout
+    rc, out, err = call_cli(capsys, base, adapted, '--keys', 'semseg/aAcc')
+    assert rc == 0, err
+    assert 'semseg/aAcc' in out and '-10.00' in out
 
-    proc = run_cli(base, adapted, '--keys', 'edge/rmse', '--json')
-    assert proc.returncode != 0 and proc.stdout == ''
-    assert 'edge/rmse' in proc.stderr
+    rc, out, err = call_cli(capsys, base, adapted, '--keys', 'edge/rmse',
+                            '--json')
+    assert rc != 0 and out == ''
+    assert 'edge/rmse' in err
 
     (tmp_path / 'bad.json').write_text('{not json')
-    proc = run_cli(tmp_path / 'bad.json', adapted)
-    assert proc.returncode != 0 and 'bad.json' in proc.stderr
-    proc = run_cli(tmp_path / 'missing.json', adapted)
-    assert proc.returncode != 0 and 'missing.json' in proc.stderr
+    rc, out, err = call_cli(capsys, tmp_path / 'bad.json', adapted)
+    assert rc != 0 and 'bad.json' in err
+    rc, out, err = call_cli(capsys, tmp_path / 'missing.json', adapted)
+    assert rc != 0 and 'missing.json' in err

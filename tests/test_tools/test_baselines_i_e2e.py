@@ -234,11 +234,15 @@ def test_actmad_paper_config_smoke_run(name, paper_synth, tmp_path):
 # ------------------------------------------------------------------- DDP
 @pytest.mark.dist
 def test_two_process_cpu_baselines(checkpoints, bench, tmp_path):
-    """Every hook under DDP (2 CPU processes): the updates go through the
-    wrapped model and the metrics come back."""
+    """The hooks under DDP (2 CPU processes) on the multi-task model: the
+    statistics-only path (NormStats) and the one with source statistics
+    (ActMAD); the updates go through the wrapped model and the metrics come
+    back. TENT and TIPI, whose DDP path is the base class's, run under DDP
+    on the plain mmseg model (tests/test_engine/test_plain_segmentor.py),
+    and TR-TTT on this one (tests/test_tools/test_end_to_end.py)."""
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
     env.pop('CUDA_VISIBLE_DEVICES', None)
-    for port, hook in enumerate(HOOKS, start=29541):
+    for port, hook in ((29541, 'NormStatsHook'), (29544, 'ActMADHook')):
         config = ACTMAD
         ckpt = checkpoints['stats' if hook == 'ActMADHook' else 'plain']
         out = str(tmp_path / f'{hook}.json')

@@ -1,6 +1,7 @@
 """tools/benchmark.py end to end: a 2-iteration smoke run through the real
-entry points (default suite), and the --quick runs
-(``@pytest.mark.benchmark``, excluded by ``make test``). The library's
+entry points (default suite); the same through submitit's local executor,
+and the --quick runs (``@pytest.mark.benchmark``, excluded by
+``make test``). The library's
 modules have their own tests in tests/test_benchmark/."""
 import json
 import os
@@ -148,7 +149,10 @@ def test_quick_hparam_selection(tmp_path):
 
 
 # ------------------------------------------- submitit's local executor
-@pytest.mark.slow
+#: In the benchmark tier (70 s, outside ``make test``'s 10 minutes): the
+#: executor's submitit path has its own default-suite test with real jobs
+#: (tests/test_benchmark/test_benchmark_executors.py).
+@pytest.mark.benchmark
 def test_smoke_run_through_submitit_local_executor(tmp_path):
     """``--executor submitit-local``: every unit a submitit job (the Slurm
     path, on this machine): a source trained for 2 iterations, its target
